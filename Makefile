@@ -1,0 +1,41 @@
+# `make` sets everything up and builds; `make test` runs the whole test suite.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+BOOK   := $(VENV)/bin/jupyter-book build _build/src --config $(CURDIR)/_config.yml --toc $(CURDIR)/_toc.yml --path-output $(CURDIR)
+
+.PHONY: all venv release book test lint bench clean
+
+all: release book
+
+venv: $(STAMP)
+
+# A local virtual environment with the pinned requirements; a .pth file makes this repository's
+# `autograder` package importable from it (also by Jupyter kernels and nbgrader).
+$(STAMP): requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'awq_course.pth').write_text('$(CURDIR)\n')"
+	touch $@
+
+# Student notebooks: nbgrader generate_assignment solutions/ -> notebooks/, plus badge and set-up cell.
+release: $(STAMP)
+	$(PY) -m autograder release
+
+# The book: execute each instructor notebook, strip solutions and hidden tests, build with -W.
+book: $(STAMP)
+	$(PY) -m autograder pages
+	$(BOOK) -W -n --keep-going
+
+test: book
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) -m autograder.bench
+
+clean:
+	rm -rf _build

@@ -1,0 +1,56 @@
+"""Where the course's files are, and what a chapter is."""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"
+NOTEBOOKS = ROOT / "notebooks"
+BUILD = ROOT / "_build"
+
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+
+
+def chapters():
+    """Chapter ids (``chNN_slug``), in order: one folder each in ``solutions/``."""
+    return sorted(p.name for p in SOLUTIONS.iterdir() if re.fullmatch(r"ch\d\d_\w+", p.name))
+
+
+def source_path(chapter):
+    """The instructor notebook of a chapter: the single source of everything else."""
+    found = sorted((SOLUTIONS / chapter).glob("*.ipynb"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"solutions/{chapter} must hold exactly one notebook, found {len(found)}")
+    return found[0]
+
+
+def release_path(chapter):
+    """The student notebook of a chapter, as the release writes it."""
+    return NOTEBOOKS / chapter / source_path(chapter).name
+
+
+def config():
+    """The book's ``_config.yml``."""
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def colab_url(repo_path):
+    """Colab link that opens ``repo_path`` (relative to the repository root) as committed."""
+    repository = config()["repository"]
+    github = repository["url"].removeprefix("https://github.com/").strip("/")
+    return f"https://colab.research.google.com/github/{github}/blob/{repository['branch']}/{repo_path}"
+
+
+def tool_env():
+    """Environment for nbgrader and kernels: this package importable, this Python's tools on PATH.
+
+    nbgrader runs ``alembic`` by name, so the virtual environment's ``bin`` must be on PATH even
+    when it is not activated.
+    """
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {**os.environ, "PATH": path, "PYTHONPATH": str(ROOT)}

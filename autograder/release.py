@@ -1,0 +1,92 @@
+"""Release: instructor notebook -> student notebook, with the real ``nbgrader generate_assignment``.
+
+nbgrader turns solutions into stubs and drops hidden tests; this module then adds what a student
+needs to open and run the notebook in Colab: a badge at the top and a set-up cell.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from autograder.course import BUILD, NOTEBOOKS, ROOT, colab_url, source_path, tool_env
+
+BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+
+def nbgrader_options(release_directory=NOTEBOOKS, db=BUILD / "gradebook.db"):
+    """Command-line settings that make nbgrader read ``solutions/`` and write ``release_directory``."""
+    return [
+        f"--CourseDirectory.root={ROOT}",
+        "--CourseDirectory.source_directory=solutions",
+        f"--CourseDirectory.release_directory={Path(release_directory).resolve()}",
+        f"--CourseDirectory.db_url=sqlite:///{Path(db).resolve()}",
+    ]
+
+
+def setup_source(packages):
+    """The set-up cell: installs what Colab lacks (``packages``: import name -> pip requirement)."""
+    lines = ["# Set-up: run this cell first. It works in a fresh Colab runtime and picks the GPU when there is one."]
+    if packages:
+        lines += [
+            "import importlib.util",
+            "import subprocess",
+            "import sys",
+            "",
+            f"PACKAGES = {json.dumps(packages)}  # import name -> pip requirement",
+            "missing = [req for name, req in PACKAGES.items() if importlib.util.find_spec(name) is None]",
+            "if missing:",
+            '    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", *missing])',
+        ]
+    else:
+        lines += ["# This chapter needs nothing beyond what Colab already has (torch, numpy, matplotlib).", "import sys"]
+    lines += [
+        "",
+        "import torch",
+        "",
+        "device = f\"GPU {torch.cuda.get_device_name(0)}\" if torch.cuda.is_available() else \"the CPU (no GPU found)\"",
+        'print(f"Python {sys.version.split()[0]}, torch {torch.__version__}, running on {device}")',
+    ]
+    return "\n".join(lines)
+
+
+def setup_cell(notebook):
+    cell = nbformat.v4.new_code_cell(setup_source(notebook.metadata.get("course", {}).get("packages", {})))
+    cell.id = "course-setup"
+    cell.metadata["tags"] = ["setup"]
+    return cell
+
+
+def badge_cell(chapter):
+    repo_path = source_path(chapter).relative_to(ROOT).as_posix().replace("solutions/", "notebooks/", 1)
+    cell = nbformat.v4.new_markdown_cell(f"[![Open In Colab]({BADGE})]({colab_url(repo_path)})")
+    cell.id = "course-badge"
+    cell.metadata["tags"] = ["colab-badge"]
+    return cell
+
+
+def with_setup(notebook):
+    """``notebook`` with the set-up cell inserted after its title cell."""
+    notebook.cells.insert(1, setup_cell(notebook))
+    return notebook
+
+
+def decorate(notebook, chapter):
+    """Student notebook: a Colab badge above the title, and the set-up cell after it."""
+    with_setup(notebook)
+    notebook.cells.insert(0, badge_cell(chapter))
+    return notebook
+
+
+def release(chapter, release_directory=NOTEBOOKS):
+    """Run ``nbgrader generate_assignment`` for ``chapter`` into ``release_directory``, then decorate."""
+    release_directory = Path(release_directory)
+    BUILD.mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "nbgrader", "generate_assignment", chapter, "--force", "--log-level=WARN"]
+    subprocess.run(command + nbgrader_options(release_directory), check=True, cwd=ROOT, env=tool_env())
+    path = release_directory / chapter / source_path(chapter).name
+    notebook = decorate(nbformat.read(path, as_version=4), chapter)
+    nbformat.write(notebook, path)
+    return path
