@@ -6,55 +6,16 @@ only those; correct answers written differently from the reference get full mark
 """
 
 import importlib
-import shutil
-import subprocess
-import sys
 
-import nbformat
 import pytest
-from nbgrader.api import Gradebook
 
-from autograder.course import chapters, source_path, tool_env
-from tests.submissions import blank, submission
-
-CONFIG = """
-c = get_config()
-c.CourseDirectory.root = {root!r}
-c.CourseDirectory.db_url = "sqlite:///{root}/gradebook.db"
-c.Execute.timeout = 120
-"""
+from autograder.course import chapters
+from autograder.grade import autograde
+from autograder.submissions import blank, submission
 
 
 def answers(chapter):
     return importlib.import_module(f"tests.answers.{chapter}")
-
-
-def nbgrader(*args, cwd):
-    command = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
-    result = subprocess.run(command, cwd=cwd, env=tool_env(), capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
-
-def autograde(chapter, submissions, root):
-    """Grade ``{student: notebook}`` with nbgrader; return ``{student: {grade_id: (score, max)}}``."""
-    name = source_path(chapter).name
-    (root / "nbgrader_config.py").write_text(CONFIG.format(root=str(root)))
-    (root / "source" / chapter).mkdir(parents=True)
-    shutil.copy(source_path(chapter), root / "source" / chapter / name)
-    nbgrader("generate_assignment", chapter, cwd=root)
-    for student, notebook in submissions.items():
-        folder = root / "submitted" / student / chapter
-        folder.mkdir(parents=True)
-        nbformat.write(notebook, folder / name)
-    nbgrader("autograde", chapter, cwd=root)
-    with Gradebook(f"sqlite:///{root}/gradebook.db") as gradebook:
-        return {
-            student: {
-                grade.name: (grade.score, grade.max_score)
-                for grade in gradebook.find_submission_notebook(name.removesuffix(".ipynb"), chapter, student).grades
-            }
-            for student in submissions
-        }
 
 
 @pytest.fixture(scope="module", params=chapters())

@@ -1,4 +1,4 @@
-"""Submissions for the autograde round trips, built from the committed student notebook.
+"""Submissions built from the committed student notebook, for round trips and benchmarks.
 
 ``submission(chapter, answers)`` fills each exercise with the reference's code (markers removed,
 as a student would write it) unless ``answers`` gives that exercise other code.
