@@ -144,7 +144,7 @@ def _compare_result(actual, expected, label, dtype):
         if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
             raise AssertionError(f"{label}: expected {len(expected)} results, got {actual!r:.80}")
         for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            _compare_result(a, e, f"{label} result {i}", dtype)
+            _compare_result(a, e, f"{label}, result {i + 1} of {len(expected)}", dtype)
     elif isinstance(expected, torch.Tensor):
         assert_matches(actual, expected, label, dtype)
     elif isinstance(expected, float):

@@ -90,12 +90,15 @@ def test_shape_and_dtype_are_kept():
     assert out.shape == w.shape and out.dtype == torch.float16
 
 
-def test_bad_group_size_and_nan_are_value_errors():
+def test_bad_group_size_nan_and_inf_are_value_errors():
     with pytest.raises(ValueError, match="does not divide"):
         ref.pseudo_quantize(torch.randn(4, 300), 4, True, 128)
     w = torch.randn(4, 256)
     w[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
+        ref.pseudo_quantize(w)
+    w[0, 0] = float("inf")
+    with pytest.raises(ValueError, match="infinite"):
         ref.pseudo_quantize(w)
 
 

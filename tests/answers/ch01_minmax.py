@@ -26,6 +26,18 @@ def quant_params(w, n_bit=4, zero_point=True):
     return scales, torch.zeros_like(scales)
 """
 
+QUANT_PARAMS_ROUND_HALF_AWAY = """
+def quant_params(w, n_bit=4, zero_point=True):
+    if zero_point:
+        max_val, min_val = w.amax(dim=1, keepdim=True), w.amin(dim=1, keepdim=True)
+        scales = (max_val - min_val).clamp(min=1e-5) / (2**n_bit - 1)
+        x = min_val / scales
+        half_away = torch.sign(x) * torch.floor(x.abs() + 0.5)  # wrong: school rounding
+        return scales, (-half_away).clamp(0, 2**n_bit - 1)
+    scales = w.abs().amax(dim=1, keepdim=True).clamp(min=1e-5) / (2 ** (n_bit - 1) - 1)
+    return scales, torch.zeros_like(scales)
+"""
+
 QUANT_PARAMS_WRONG_AXIS = """
 def quant_params(w, n_bit=4, zero_point=True):
     if zero_point:  # wrong: range over dim 0 (across groups) instead of along each row
@@ -89,6 +101,7 @@ def bits_per_weight(n_bit, group_size, scale_bits=16, zero_bits=16):
 WRONG = {
     "levels_2_pow_n": ({"quant_params": QUANT_PARAMS_LEVELS}, {"test_quant_params_asymmetric"}),
     "zero_point_not_clamped": ({"quant_params": QUANT_PARAMS_NO_ZERO_CLAMP}, {"test_quant_params_asymmetric"}),
+    "zero_point_rounded_half_away": ({"quant_params": QUANT_PARAMS_ROUND_HALF_AWAY}, {"test_quant_params_asymmetric"}),
     "range_over_wrong_axis": (
         {"quant_params": QUANT_PARAMS_WRONG_AXIS}, {"test_quant_params_asymmetric", "test_quant_params_symmetric"}),
     "range_not_floored": (
