@@ -4,7 +4,7 @@ Hidden tests compare a student's function with the reference on the same inputs.
 make the grade fair:
 
 * **Tolerance.** Values must agree to ``rtol``/``atol`` chosen by dtype; in addition a small share
-  of entries (``TIES``) may differ, because a round-half-to-even tie can fall the other way when
+  of entries (the last number of ``TOLERANCE``) may differ, because a round-half-to-even tie can fall the other way when
   a correct formula is written differently (``w * (1 / s)`` instead of ``w / s``). A real bug
   (floor for round, a wrong range) changes far more entries than that.
 * **Isolation.** ``use_reference`` makes the functions a graded function may call the reference's

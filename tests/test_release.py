@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from autograder.course import chapters, colab_url, config, release_path, source_path
+from autograder.course import chapters, config, release_path, source_path
 from autograder.release import release
 
 
@@ -25,11 +25,9 @@ def test_committed_student_notebook_equals_a_fresh_release(chapter, tmp_path):
 def test_student_notebook_opens_in_colab_and_starts_with_set_up(chapter):
     notebook = nbformat.read(release_path(chapter), as_version=4)
     badge, title, setup = notebook.cells[:3]
-    repo_path = release_path(chapter).relative_to(release_path(chapter).parents[2]).as_posix()
-    assert colab_url(repo_path) in badge.source
-    assert colab_url(repo_path).startswith(
-        f"https://colab.research.google.com/github/{config()['repository']['url'].split('github.com/')[1]}/blob/"
-    )
+    github = config()["repository"]["url"].removeprefix("https://github.com/")
+    expected = f"https://colab.research.google.com/github/{github}/blob/main/notebooks/{chapter}/{release_path(chapter).name}"
+    assert f"]({expected})" in badge.source
     assert title.source.startswith("# Chapter")
     assert setup.cell_type == "code" and "torch.cuda.is_available()" in setup.source
 
