@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import BUILD, NOTEBOOKS, ROOT, colab_url, source_path, tool_env
+from autograder.provided import expand
 
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
@@ -68,9 +69,9 @@ def badge_cell(chapter):
 
 
 def with_setup(notebook):
-    """``notebook`` with the set-up cell inserted after its title cell."""
+    """``notebook`` with the set-up cell after its title cell and its provided code pasted in."""
     notebook.cells.insert(1, setup_cell(notebook))
-    return notebook
+    return expand(notebook)
 
 
 def decorate(notebook, chapter):
