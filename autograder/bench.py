@@ -12,6 +12,7 @@ from pathlib import Path
 from autograder.course import ROOT, chapters
 from autograder.grade import nbgrader, prepare, submit
 from autograder.pages import STAGE, executed, write_pages
+from autograder.reference import load_reference
 from autograder.release import release
 from autograder.submissions import submission
 
@@ -36,6 +37,25 @@ def autograde_one(chapter):
         return seconds(lambda: nbgrader("autograde", chapter, cwd=root))
 
 
+def scale_search_rows(repeats=3):
+    """Seconds of one scale search (20 alphas) on the sizes of MiniLM's linears, loop vs batched."""
+    import torch  # noqa: PLC0415 - only this figure needs it
+
+    reference = load_reference("ch03_scales")
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    for label, tokens, inputs, outputs in (("q, k, v 3 x 384x384", 1024, 384, (384, 384, 384)),
+                                           ("FFN in 1536x384", 1024, 384, (1536,)),
+                                           ("FFN out 384x1536", 1024, 1536, (384,))):
+        x = torch.randn(tokens, inputs, generator=g)
+        ws = [torch.randn(o, inputs, generator=g) for o in outputs]
+        for name in ("search_scale", "search_scale_batched"):
+            search = getattr(reference, name)
+            best = min(seconds(lambda s=search, x=x, ws=ws: s(x, ws, 3, 128)) for _ in range(repeats))
+            rows.append(("ch03_scales", f"{name} ({label})", best))
+    return rows
+
+
 def main():
     rows = []
     for chapter in chapters():
@@ -43,11 +63,12 @@ def main():
             rows.append((chapter, "execute instructor notebook", seconds(lambda c=chapter: executed(c))))
             rows.append((chapter, "release (nbgrader generate_assignment)", seconds(lambda c=chapter: release(c, folder))))
         rows.append((chapter, "autograde one submission", autograde_one(chapter)))
+    rows += scale_search_rows()
     rows.append(("all", "book pages (execute + strip)", seconds(lambda: write_pages(chapters(), STAGE))))
     rows.append(("all", "book: make book (pages + jupyter-book -W)", seconds(book_build)))
-    print(f"\n{'chapter':<14}{'step':<44}{'seconds':>8}")
+    print(f"\n{'chapter':<14}{'step':<56}{'seconds':>8}")
     for chapter, step, value in rows:
-        print(f"{chapter:<14}{step:<44}{value:>8.1f}")
+        print(f"{chapter:<14}{step:<56}{value:>8.2f}")
 
 
 if __name__ == "__main__":

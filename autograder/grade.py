@@ -1,13 +1,16 @@
 """Grade submissions with the real nbgrader, in a course directory of their own.
 
-``autograde`` builds ``ROOT/source`` from the instructor notebook, runs ``nbgrader
-generate_assignment`` (which fills the gradebook with the hidden tests), places each submission
-under ``submitted/<student>/``, runs ``nbgrader autograde`` and reads the scores back.
+For each worker, ``autograde`` builds a course directory with ``source/`` from the instructor
+notebook, runs ``nbgrader generate_assignment`` (which fills its gradebook with the hidden tests),
+places its share of the submissions under ``submitted/<student>/``, runs ``nbgrader autograde``
+and reads the scores back; the workers' scores are merged.
 """
 
+import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 
@@ -21,16 +24,21 @@ c.Execute.timeout = {timeout}
 """
 
 
-def nbgrader(*args, cwd):
-    """Run an nbgrader command; raise with its output when it fails."""
+def nbgrader(*args, cwd, threads=None):
+    """Run an nbgrader command; raise with its output when it fails.
+
+    ``threads`` caps the math threads of the kernels it starts (side-by-side workers must not
+    oversubscribe the cores)."""
     command = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
-    result = subprocess.run(command, cwd=cwd, env=tool_env(), capture_output=True, text=True, check=False)
+    env = tool_env() | ({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {})
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"nbgrader {args[0]} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
 
 
 def prepare(chapter, root, timeout=120):
     """A course directory at ``root`` with ``chapter`` generated into its gradebook."""
+    root.mkdir(parents=True, exist_ok=True)
     (root / "nbgrader_config.py").write_text(CONFIG.format(root=str(root), timeout=timeout))
     (root / "source" / chapter).mkdir(parents=True)
     shutil.copy(source_path(chapter), root / "source" / chapter / source_path(chapter).name)
@@ -58,9 +66,26 @@ def scores(chapter, students, root):
         }
 
 
-def autograde(chapter, submissions, root):
-    """Grade ``{student: notebook}`` for ``chapter`` in a new course directory at ``root``."""
-    prepare(chapter, root)
-    submit(chapter, submissions, root)
-    nbgrader("autograde", chapter, cwd=root)
-    return scores(chapter, submissions, root)
+def autograde(chapter, submissions, root, workers=None):
+    """Grade ``{student: notebook}`` for ``chapter`` under ``root``; return their scores.
+
+    Students are dealt to ``workers`` course directories (default: one per CPU), each with its own
+    gradebook and ``nbgrader autograde`` process, run side by side: nbgrader itself grades one
+    notebook at a time.
+    """
+    workers = max(1, min(workers or os.cpu_count() or 1, len(submissions)))
+    students = list(submissions)
+    shares = [students[i::workers] for i in range(workers)]
+
+    def grade(index):
+        folder = root / f"worker{index}"
+        prepare(chapter, folder)
+        submit(chapter, {s: submissions[s] for s in shares[index]}, folder)
+        nbgrader("autograde", chapter, cwd=folder, threads=max(1, (os.cpu_count() or 1) // workers))
+        return scores(chapter, shares[index], folder)
+
+    with ThreadPoolExecutor(workers) as pool:
+        merged = {}
+        for part in pool.map(grade, range(workers)):
+            merged |= part
+    return {student: merged[student] for student in students}

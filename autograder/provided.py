@@ -22,7 +22,8 @@ DATA = SOLUTIONS / "data"
 
 
 def definitions(chapter):
-    """``{name: source}`` of the top-level functions and classes of a chapter's reference cells."""
+    """``{name: source}`` of the top-level functions, classes and constants (``NAME = ...``) of a
+    chapter's reference cells."""
     found = {}
     for cell in json.loads(source_path(chapter).read_text())["cells"]:
         if not is_reference_cell(cell):
@@ -30,7 +31,10 @@ def definitions(chapter):
         source = cell_source(cell)
         for node in ast.parse(source).body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                found[node.name] = ast.get_source_segment(source, node)
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])  # keep the decorators
+                found[node.name] = "\n".join(source.splitlines()[first - 1 : node.end_lineno])
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                found[node.targets[0].id] = ast.get_source_segment(source, node)
     return found
 
 

@@ -57,12 +57,12 @@ def wordnet_sentences(folder=Path("/usr/share/wordnet")):
         for line in (folder / f"data.{part}").read_text(errors="replace").splitlines():
             if "|" not in line:
                 continue
-            for example in re.findall(r'"([^"]+)"', line.split("|", 1)[1]):
-                example = example.strip()
-                example = example[0].upper() + example[1:] if example else example
-                if example and example[-1] not in ".!?":
-                    example += "."
-                if (kept := clean(example)) is not None:
+            for quoted in re.findall(r'"([^"]+)"', line.split("|", 1)[1]):
+                text = quoted.strip()
+                text = text[0].upper() + text[1:] if text else text
+                if text and text[-1] not in ".!?":
+                    text += "."
+                if (kept := clean(text)) is not None:
                     found.add(kept)
     return found
 
