@@ -1,4 +1,5 @@
-"""``python -m autograder.bench``: seconds per chapter to execute, release, build the book, autograde.
+"""``python -m autograder.bench``: seconds per chapter to execute, release, build the book, autograde,
+and the speed of the scale search and of the whole-model quantization pipeline.
 
 Prints one table. Each figure is one measured run on this machine (no warm-up): the numbers a
 newcomer will see.
@@ -14,7 +15,7 @@ from autograder.grade import nbgrader, prepare, submit
 from autograder.pages import STAGE, executed, write_pages
 from autograder.reference import load_reference
 from autograder.release import release
-from autograder.submissions import submission
+from autograder.submissions import graded_only, submission
 
 
 def seconds(action):
@@ -28,12 +29,14 @@ def book_build():
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
 
 
-def autograde_one(chapter):
-    """Seconds of ``nbgrader autograde`` for one reference submission (set-up not counted)."""
+def autograde_one(chapter, trim=False):
+    """Seconds of ``nbgrader autograde`` for one reference submission (set-up not counted);
+    ``trim`` grades it without the chapter's experiments (``graded_only``)."""
+    notebook = graded_only(submission(chapter)) if trim else submission(chapter)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         prepare(chapter, root)
-        submit(chapter, {"student": submission(chapter)}, root)
+        submit(chapter, {"student": notebook}, root)
         return seconds(lambda: nbgrader("autograde", chapter, cwd=root))
 
 
@@ -56,6 +59,19 @@ def scale_search_rows(repeats=3):
     return rows
 
 
+def pipeline_rows(n_bit=4):
+    """Seconds to quantize all of MiniLM (36 linears, 92 calibration blocks) with each method."""
+    reference = load_reference("ch04_gptq")
+    model, tokenizer = reference.load_model()
+    blocks = reference.calibration_blocks(tokenizer, reference.SENTENCES["technical"][:300])
+    rows = []
+    for method, act_order in (("rtn", False), ("awq", False), ("gptq", False), ("gptq", True), ("awq+gptq", False)):
+        label = f"quantize_model {method}{' act-order' if act_order else ''} INT{n_bit} g128 (MiniLM)"
+        run = lambda m=method, a=act_order: reference.quantize_model(model, blocks, m, n_bit, act_order=a)  # noqa: E731
+        rows.append(("ch04_gptq", label, seconds(run)))
+    return rows
+
+
 def main():
     rows = []
     for chapter in chapters():
@@ -63,7 +79,9 @@ def main():
             rows.append((chapter, "execute instructor notebook", seconds(lambda c=chapter: executed(c))))
             rows.append((chapter, "release (nbgrader generate_assignment)", seconds(lambda c=chapter: release(c, folder))))
         rows.append((chapter, "autograde one submission", autograde_one(chapter)))
+        rows.append((chapter, "autograde one submission, experiments left out", autograde_one(chapter, trim=True)))
     rows += scale_search_rows()
+    rows += pipeline_rows()
     rows.append(("all", "book pages (execute + strip)", seconds(lambda: write_pages(chapters(), STAGE))))
     rows.append(("all", "book: make book (pages + jupyter-book -W)", seconds(book_build)))
     print(f"\n{'chapter':<14}{'step':<56}{'seconds':>8}")

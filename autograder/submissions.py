@@ -1,7 +1,8 @@
 """Submissions built from the committed student notebook, for round trips and benchmarks.
 
 ``submission(chapter, answers)`` fills each exercise with the reference's code (markers removed,
-as a student would write it) unless ``answers`` gives that exercise other code.
+as a student would write it) unless ``answers`` gives that exercise other code. ``graded_only``
+keeps just what grading needs, to test many answers quickly.
 """
 
 import nbformat
@@ -31,3 +32,22 @@ def submission(chapter, answers=None):
 
 def blank(chapter):
     return nbformat.read(release_path(chapter), as_version=4)
+
+
+KEPT_TAGS = {"setup", "reference", "provided"}
+
+
+def graded_only(notebook):
+    """``notebook`` without the code cells grading does not need: the demonstrations and experiments.
+
+    Kept: markdown, the set-up cell, reference and provided code, exercises and test cells. Test
+    cells depend only on these (the round-trip test grades the reference this way to prove it), so
+    the grades are the same as for the whole notebook, in a fraction of the time.
+    """
+    def needed(cell):
+        nbgrader = cell.metadata.get("nbgrader", {})
+        return (cell.cell_type != "code" or nbgrader.get("solution") or nbgrader.get("grade")
+                or KEPT_TAGS & set(cell.metadata.get("tags", [])))
+
+    notebook.cells = [cell for cell in notebook.cells if needed(cell)]
+    return notebook

@@ -3,6 +3,10 @@
 The reference answers get full marks; the blank student notebook gets 0 and grading completes;
 each plausible wrong answer loses the points of the test cells of the function it breaks and
 only those; correct answers written differently from the reference get full marks.
+
+The reference and the blank notebook are graded whole; the other answers are graded with the
+chapter's experiments left out (``graded_only``), which the reference must pass too: that keeps the
+suite fast and shows that no test cell depends on an experiment.
 """
 
 import importlib
@@ -11,7 +15,7 @@ import pytest
 
 from autograder.course import chapters
 from autograder.grade import autograde
-from autograder.submissions import blank, submission
+from autograder.submissions import blank, graded_only, submission
 
 
 def answers(chapter):
@@ -23,8 +27,9 @@ def graded(request, tmp_path_factory):
     chapter = request.param
     module = answers(chapter)
     submissions = {"reference": submission(chapter), "blank": blank(chapter),
-                   "alternative": submission(chapter, module.ALTERNATIVE)}
-    submissions |= {f"wrong_{key}": submission(chapter, code) for key, (code, _) in module.WRONG.items()}
+                   "reference_graded_only": graded_only(submission(chapter)),
+                   "alternative": graded_only(submission(chapter, module.ALTERNATIVE))}
+    submissions |= {f"wrong_{key}": graded_only(submission(chapter, code)) for key, (code, _) in module.WRONG.items()}
     scores = autograde(chapter, submissions, tmp_path_factory.mktemp(chapter))
     print(f"\n{chapter} scores:")
     for student, grades in scores.items():
@@ -39,6 +44,7 @@ def lost(grades):
 def test_reference_gets_full_marks(graded):
     _, _, scores = graded
     assert scores["reference"] and not lost(scores["reference"])
+    assert not lost(scores["reference_graded_only"]), "a test cell depends on an experiment cell"
 
 
 def test_blank_notebook_gets_zero_and_grading_completes(graded):

@@ -1,0 +1,233 @@
+'''Chapter 4 answers for the autograde round trip (see tests/answers/ch01_minmax.py).'''
+
+ADD_BATCH_TOKENS = """
+def add_batch(H, n, x):
+    x = x.reshape(-1, x.shape[-1]).float()
+    tokens = x.shape[0]  # wrong: n counts tokens, not samples
+    H = H * (n / (n + tokens))
+    n = n + tokens
+    x = math.sqrt(2 / n) * x
+    return H + x.T @ x, n
+"""
+
+HESSIAN_DIAGONAL = """
+def inverse_cholesky(H, percdamp=0.01):
+    d = H.diagonal().float() + percdamp * H.diagonal().float().mean()
+    if (d <= 0).any():
+        raise ValueError("not positive definite: increase percdamp")
+    return torch.diag(1 / d.sqrt())  # wrong: the diagonal of H in place of its inverse's Cholesky factor
+"""
+
+NO_DAMPING = """
+def inverse_cholesky(H, percdamp=0.01):
+    lower, info = torch.linalg.cholesky_ex(H.float())  # wrong: percdamp is never added
+    if info.item() != 0:
+        raise ValueError("not positive definite: increase percdamp")
+    return torch.linalg.cholesky(torch.cholesky_inverse(lower), upper=True)
+"""
+
+ERROR_NOT_DIVIDED = """
+def gptq_column(W, U, i, scales, zeros, n_bit=4):
+    w = W[:, i].clone()
+    q = dequantize(quantize(w[:, None], scales, zeros, n_bit), scales, zeros)[:, 0]
+    err = w - q  # wrong: not divided by U[i, i]
+    W[:, i + 1 :] -= err[:, None] * U[i, i + 1 :][None, :]
+    W[:, i] = q
+    return err
+"""
+
+UPDATES_DONE_COLUMNS = """
+def gptq_column(W, U, i, scales, zeros, n_bit=4):
+    w = W[:, i].clone()
+    q = dequantize(quantize(w[:, None], scales, zeros, n_bit), scales, zeros)[:, 0]
+    err = (w - q) / U[i, i]
+    W -= err[:, None] * U[:, i][None, :]  # wrong: column i of U, which reaches the columns already quantized
+    W[:, i] = q
+    return err
+"""
+
+GROUPS_FITTED_ONCE = """
+@torch.no_grad()
+def gptq_unblocked(W, H, n_bit=4, group_size=128, percdamp=0.01):
+    W = W.detach().float().clone()
+    H = H.float().clone()
+    dead = H.diagonal() == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    U = inverse_cholesky(H, percdamp)
+    scales, zeros = quant_params(W, n_bit)  # wrong: one range for the whole row, whatever group_size says
+    for i in range(W.shape[1]):
+        gptq_column(W, U, i, scales, zeros, n_bit)
+    return W
+"""
+
+NO_DEAD_INPUTS = """
+@torch.no_grad()
+def gptq_unblocked(W, H, n_bit=4, group_size=128, percdamp=0.01):
+    W = W.detach().float().clone()
+    U = inverse_cholesky(H.float(), percdamp)  # wrong: dead inputs are neither given H[i, i] = 1 nor zeroed
+    for i in range(W.shape[1]):
+        if group_size <= 0 and i == 0:
+            scales, zeros = quant_params(W, n_bit)
+        elif group_size > 0 and i % group_size == 0:
+            scales, zeros = quant_params(W[:, i : i + group_size], n_bit)
+        gptq_column(W, U, i, scales, zeros, n_bit)
+    return W
+"""
+
+_GPTQ = """
+@torch.no_grad()
+def gptq(W, H, n_bit=4, group_size=128, blocksize=128, percdamp=0.01, act_order=False):
+    W = W.detach().float().clone()
+    H = H.float().clone()
+    dead = H.diagonal() == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    rows, columns = W.shape
+    size = group_size if group_size > 0 else columns
+    scales = torch.zeros(rows, columns // size)
+    zeros = torch.zeros(rows, columns // size)
+    if act_order or group_size <= 0:
+        for g in range(columns // size):
+            scales[:, g : g + 1], zeros[:, g : g + 1] = quant_params(W[:, g * size : (g + 1) * size], n_bit)
+    perm = torch.argsort(H.diagonal(), descending=True) if act_order else torch.arange(columns)
+    W, H = W[:, perm], H[perm][:, perm]
+    U = inverse_cholesky(H, percdamp)
+    for i1 in range(0, columns, blocksize):
+        i2 = min(i1 + blocksize, columns)
+        W1 = W[:, i1:i2].clone()
+        E = torch.zeros_like(W1)
+        for i in range(i2 - i1):
+            g = int(perm[i1 + i]) // size
+            if group_size > 0 and not act_order and (i1 + i) % group_size == 0:
+                scales[:, g : g + 1], zeros[:, g : g + 1] = quant_params(W[:, i1 + i : i1 + i + group_size], n_bit)
+            E[:, i] = gptq_column(W1, U[i1:i2, i1:i2], i, scales[:, g : g + 1], zeros[:, g : g + 1], n_bit)
+        W[:, i1:i2] = W1
+        W[:, i2:] -= E @ U[i1:i2, i2:]
+    return W[:, torch.argsort(perm)], scales, zeros
+"""
+
+LAZY_UPDATE_ON_BLOCK = _GPTQ.replace(
+    "W[:, i2:] -= E @ U[i1:i2, i2:]",
+    "W[:, i1:] -= E @ U[i1:i2, i1:]  # wrong: the block's own, already quantized columns are updated again")
+
+ACT_ORDER_NOT_UNDONE = _GPTQ.replace(
+    "return W[:, torch.argsort(perm)], scales, zeros",
+    "return W, scales, zeros  # wrong: the columns stay in act-order")
+
+PACK_HIGH_FIRST = """
+def pack_int4(codes):
+    if codes.shape[-1] % 2:
+        raise ValueError("odd number of columns")
+    if codes.numel() and (codes.min() < 0 or codes.max() > 15):
+        raise ValueError("codes must lie in 0..15")
+    codes = codes.to(torch.uint8)
+    return (codes[:, 0::2] << 4) | codes[:, 1::2]  # wrong: the even column in the high four bits
+"""
+
+UNPACK_SIGNED = """
+def unpack_int4(packed):
+    signed = packed.to(torch.int8)  # wrong: bytes above 127 become negative
+    return torch.stack([signed & 0x0F, signed >> 4], dim=-1).reshape(packed.shape[0], -1).to(torch.uint8)
+"""
+
+WRONG = {
+    "hessian_counts_tokens": ({"add_batch": ADD_BATCH_TOKENS}, {"test_add_batch"}),
+    "hessian_diagonal": ({"inverse_cholesky": HESSIAN_DIAGONAL}, {"test_inverse_cholesky"}),
+    "no_damping": ({"inverse_cholesky": NO_DAMPING}, {"test_inverse_cholesky"}),
+    "error_not_divided_by_diagonal": ({"gptq_column": ERROR_NOT_DIVIDED}, {"test_gptq_column"}),
+    "update_reaches_quantized_columns": ({"gptq_column": UPDATES_DONE_COLUMNS}, {"test_gptq_column"}),
+    "group_parameters_fitted_once": ({"gptq_unblocked": GROUPS_FITTED_ONCE}, {"test_gptq_unblocked"}),
+    "dead_inputs_ignored": ({"gptq_unblocked": NO_DEAD_INPUTS}, {"test_gptq_unblocked"}),
+    "lazy_update_on_quantized_block": ({"gptq": LAZY_UPDATE_ON_BLOCK}, {"test_gptq"}),
+    "act_order_not_undone": ({"gptq": ACT_ORDER_NOT_UNDONE}, {"test_gptq"}),
+    "pack_high_nibble_first": ({"pack_int4": PACK_HIGH_FIRST}, {"test_pack_int4"}),
+    "unpack_as_signed_bytes": ({"unpack_int4": UNPACK_SIGNED}, {"test_unpack_int4"}),
+}
+
+ALTERNATIVE = {
+    # the outer products summed batch by batch, written with einsum
+    "add_batch": """
+def add_batch(H, n, x):
+    x = x.float()
+    if x.ndim == 2:
+        x = x[None]
+    total = n + x.shape[0]
+    return H * n / total + 2 / total * torch.einsum("bti,btj->ij", x, x), total
+""",
+    # an explicit inverse, then its upper Cholesky factor via the lower factor of the flipped matrix
+    "inverse_cholesky": """
+def inverse_cholesky(H, percdamp=0.01):
+    damped = H.float() + percdamp * torch.diagonal(H).float().mean() * torch.eye(H.shape[0])
+    if not bool(torch.all(torch.linalg.eigvalsh(damped.double()) > 0)):
+        raise ValueError(f"Hessian not positive definite with percdamp={percdamp}; increase percdamp")
+    inverse = torch.linalg.inv(damped.double())
+    return torch.linalg.cholesky(inverse, upper=True).float()
+""",
+    "gptq_column": """
+def gptq_column(W, U, i, scales, zeros, n_bit=4):
+    column = W[:, i : i + 1]
+    q = (torch.clamp(torch.round(column / scales) + zeros, 0, 2**n_bit - 1) - zeros) * scales
+    err = ((column - q) / U[i, i]).flatten()
+    W[:, i + 1 :] -= torch.outer(err, U[i, i + 1 :])
+    W[:, i] = q.flatten()
+    return err
+""",
+    "gptq_unblocked": """
+@torch.no_grad()
+def gptq_unblocked(W, H, n_bit=4, group_size=128, percdamp=0.01):
+    H = H.clone().float()
+    alive = torch.diagonal(H) != 0
+    H += torch.diag((~alive).float())
+    W = W.float() * alive.float()
+    U = inverse_cholesky(H, percdamp)
+    width = group_size if group_size > 0 else W.shape[1]
+    for start in range(0, W.shape[1], width):
+        scales, zeros = quant_params(W[:, start : start + width], n_bit)
+        for i in range(start, start + width):
+            gptq_column(W, U, i, scales, zeros, n_bit)
+    return W
+""",
+    # groups handled per block by a helper, the error matrix collected in a list
+    "gptq": """
+@torch.no_grad()
+def gptq(W, H, n_bit=4, group_size=128, blocksize=128, percdamp=0.01, act_order=False):
+    H = H.clone().float()
+    alive = torch.diagonal(H) != 0
+    H += torch.diag((~alive).float())
+    W = W.float() * alive.float()
+    out, cols = W.shape
+    width = group_size if group_size > 0 else cols
+    params = [quant_params(W[:, g : g + width], n_bit) for g in range(0, cols, width)]
+    order = torch.argsort(torch.diagonal(H), descending=True) if act_order else torch.arange(cols)
+    W = W[:, order].contiguous()
+    U = inverse_cholesky(H[order][:, order], percdamp)
+    for i1 in range(0, cols, blocksize):
+        i2 = min(cols, i1 + blocksize)
+        block = W[:, i1:i2].clone()
+        errors = []
+        for j in range(i2 - i1):
+            col = i1 + j
+            if not act_order and group_size > 0 and col % width == 0:
+                params[col // width] = quant_params(W[:, col : col + width], n_bit)
+            s, z = params[int(order[col]) // width]
+            errors.append(gptq_column(block, U[i1:i2, i1:i2], j, s, z, n_bit))
+        W[:, i1:i2] = block
+        W[:, i2:] = W[:, i2:] - torch.stack(errors, dim=1) @ U[i1:i2, i2:]
+    restored = torch.empty_like(W)
+    restored[:, order] = W
+    return restored, torch.cat([p[0] for p in params], 1), torch.cat([p[1] for p in params], 1)
+""",
+    "pack_int4": """
+def pack_int4(codes):
+    if codes.shape[1] % 2 != 0 or bool(((codes < 0) | (codes > 15)).any()):
+        raise ValueError("pack_int4 needs an even number of columns and codes in 0..15")
+    pairs = codes.long().reshape(codes.shape[0], -1, 2)
+    return (pairs[..., 0] + 16 * pairs[..., 1]).to(torch.uint8)
+""",
+    "unpack_int4": """
+def unpack_int4(packed):
+    values = packed.long()
+    return torch.stack([values % 16, values // 16], dim=2).flatten(1).to(torch.uint8)
+""",
+}

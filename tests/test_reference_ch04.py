@@ -1,0 +1,174 @@
+"""The Chapter 4 reference (loaded from the instructor notebook): GPTQ by hand and by its
+properties, int4 packing, and the whole-model pipeline on small BERT and OPT models built from
+configs (no download); the OPT-125M path runs only where the Hugging Face hub is reachable."""
+
+import json
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel, OPTConfig, OPTForCausalLM
+
+from autograder.reference import load_reference
+
+ref = load_reference("ch04_gptq")
+
+
+def layer(rows=32, columns=256, tokens=600, seed=0):
+    """A weight and the Hessian of correlated inputs with a few large channels."""
+    w = torch.randn(rows, columns, generator=torch.Generator().manual_seed(seed))
+    H, _ = ref.add_batch(torch.zeros(columns, columns), 0, ref.correlated_inputs(tokens, columns, seed))
+    return w, H
+
+
+def test_hessian_by_hand_and_as_a_running_mean():
+    H, n = ref.add_batch(torch.zeros(2, 2), 0, torch.tensor([[[1.0, 2.0], [0.0, 1.0]]]))
+    assert n == 1 and H.tolist() == [[2.0, 4.0], [4.0, 10.0]]
+    x = torch.randn(10, 7, 5, generator=torch.Generator().manual_seed(1))
+    H, n = torch.zeros(5, 5), 0
+    for part in x.split(3):
+        H, n = ref.add_batch(H, n, part)
+    flat = x.reshape(-1, 5)
+    assert n == 10 and torch.allclose(H, 2 / 10 * flat.T @ flat, atol=1e-5)
+
+
+def test_inverse_cholesky_is_the_upper_factor_of_the_damped_inverse():
+    _, H = layer()
+    U = ref.inverse_cholesky(H)
+    damped = H + 0.01 * H.diagonal().mean() * torch.eye(len(H))
+    assert torch.equal(U, torch.triu(U))
+    assert torch.allclose((U.T @ U).double(), torch.linalg.inv(damped.double()), rtol=1e-3, atol=1e-6)
+    with pytest.raises(ValueError, match="percdamp"):
+        ref.inverse_cholesky(-torch.eye(4))
+
+
+@pytest.mark.parametrize("group_size", [128, -1])
+def test_identity_or_diagonal_hessian_gives_round_to_nearest(group_size):
+    w, H = layer()
+    rtn = ref.pseudo_quantize(w, 3, True, group_size)
+    for hessian in (torch.eye(256), torch.diag(H.diagonal())):
+        assert torch.allclose(ref.gptq(w, hessian, 3, group_size)[0], rtn, atol=1e-6)
+        assert torch.allclose(ref.gptq_unblocked(w, hessian, 3, group_size), rtn, atol=1e-6)
+
+
+@pytest.mark.parametrize(("group_size", "blocksize"), [(128, 128), (128, 32), (128, 64), (-1, 128), (-1, 48)])
+def test_blocked_equals_unblocked(group_size, blocksize):
+    w, H = layer(seed=2)
+    blocked = ref.gptq(w, H, 4, group_size, blocksize)[0]
+    assert torch.allclose(blocked, ref.gptq_unblocked(w, H, 4, group_size), atol=1e-5)
+
+
+@pytest.mark.parametrize("n_bit", [3, 4])
+def test_gptq_beats_rtn_on_its_objective(n_bit):
+    w, H = layer(seed=3)
+    rtn = ref.hessian_loss(w, ref.pseudo_quantize(w, n_bit, True, 128), H)
+    assert ref.hessian_loss(w, ref.gptq(w, H, n_bit, 128)[0], H) < 0.8 * rtn
+    assert ref.hessian_loss(w, ref.gptq(w, H, n_bit, 128, act_order=True)[0], H) < 0.8 * rtn
+
+
+def test_results_lie_on_the_grid_of_the_returned_parameters():
+    w, H = layer(seed=4)
+    for act_order in (False, True):
+        q, scales, zeros = ref.gptq(w, H, 4, 128, act_order=act_order)
+        codes = q.reshape(32, 2, 128) / scales[..., None] + zeros[..., None]
+        assert torch.allclose(codes, codes.round(), atol=1e-3)
+        assert codes.round().min() >= 0 and codes.round().max() <= 15
+    _, static, _ = ref.gptq(w, H, 4, 128, act_order=True)
+    assert torch.equal(static, ref.quant_params(w.reshape(-1, 128), 4)[0].reshape(32, 2))
+
+
+def test_dead_inputs_get_zero_weight():
+    w, H = layer(seed=5)
+    H[9, :] = H[:, 9] = 0
+    for act_order in (False, True):
+        assert (ref.gptq(w, H, 4, 128, act_order=act_order)[0][:, 9] == 0).all()
+
+
+def test_pack_by_hand_and_round_trip():
+    assert ref.pack_int4(torch.tensor([[1, 2, 15, 0]])).tolist() == [[0x21, 0x0F]]
+    codes = torch.randint(0, 16, (8, 64), generator=torch.Generator().manual_seed(6), dtype=torch.uint8)
+    assert torch.equal(ref.unpack_int4(ref.pack_int4(codes)), codes)
+    for bad in (torch.tensor([[1, 2, 3]]), torch.tensor([[16, 0]])):
+        with pytest.raises(ValueError):
+            ref.pack_int4(bad)
+
+
+def tiny_bert():
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=100, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=256, max_position_embeddings=64)
+    return BertModel(config).eval(), torch.randint(0, 100, (6, 32))
+
+
+def tiny_opt():
+    torch.manual_seed(0)
+    config = OPTConfig(vocab_size=100, hidden_size=128, ffn_dim=256, num_hidden_layers=2, num_attention_heads=4,
+                       max_position_embeddings=64, word_embed_proj_dim=128)
+    return OPTForCausalLM(config).eval(), torch.randint(2, 100, (6, 32))
+
+
+@pytest.mark.parametrize("build", [tiny_bert, tiny_opt])
+@pytest.mark.parametrize("method", ["rtn", "awq", "gptq", "awq+gptq"])
+def test_pipeline_quantizes_every_linear_and_stores_exactly_what_it_uses(build, method):
+    model, ids = build()
+    quantized, states = ref.quantize_model(model, ids, method, 4, 128)
+    blocks, groups = ref.model_blocks(model)
+    assert len(states) == len(blocks) * sum(len(parts) for parts in groups.values())
+    for name, state in states.items():
+        assert torch.equal(quantized.get_submodule(name).weight, ref.state_weight(state))
+        assert torch.equal(ref.unpacked_state(ref.packed_state(state))["codes"], state["codes"])
+        assert state["codes"].max() <= 15
+        original = model.get_submodule(name).weight
+        assert not torch.equal(quantized.get_submodule(name).weight, original)
+    assert all(torch.equal(p, q) for (n, p), (_, q) in zip(model.named_parameters(), model.named_parameters(),
+                                                          strict=True))
+    if method in ("rtn", "gptq"):
+        assert all((state["input_scale"] == 1).all() for state in states.values())
+
+
+def test_gptq_pipeline_feeds_quantized_outputs_and_beats_rtn_on_a_tiny_opt():
+    model, ids = tiny_opt()
+    fp = model(input_ids=ids).logits
+    errors = {method: (ref.quantize_model(model, ids, method, 3, 128)[0](input_ids=ids).logits - fp).pow(2).mean()
+              for method in ("rtn", "gptq")}
+    assert errors["gptq"] < errors["rtn"]
+
+
+def test_unknown_method_is_refused():
+    model, ids = tiny_bert()
+    with pytest.raises(ValueError, match="method must be one of"):
+        ref.quantize_model(model, ids, "smoothquant")
+
+
+def test_save_and_load_give_the_same_weights_and_settings(tmp_path):
+    model, ids = tiny_bert()
+    quantized, states = ref.quantize_model(model, ids, "awq", 4, 128)
+    settings = {"method": "awq", "n_bit": 4, "group_size": 128, "calibration": "6 random sequences",
+                "date": "2026-11-26"}
+    ref.save_quantized(tmp_path, states, settings)
+    assert json.loads((tmp_path / "settings.json").read_text()) == settings
+    loaded, loaded_settings = ref.load_quantized(tmp_path, model)
+    assert loaded_settings == settings
+    for name in states:
+        assert torch.equal(loaded.get_submodule(name).weight, quantized.get_submodule(name).weight)
+    with pytest.raises(ValueError):
+        ref.save_quantized(tmp_path, states, {**settings, "n_bit": 8})
+
+
+def test_perplexity_of_a_tiny_opt_is_finite_and_worse_when_quantized_badly():
+    model, _ = tiny_opt()
+    ids = torch.randint(2, 100, (256,), generator=torch.Generator().manual_seed(7))
+    fp = ref.perplexity(model, ids, 64)
+    assert 1 < fp < 1e4
+    two_bit, _ = ref.quantize_model(model, ids[:192].reshape(3, 64), "rtn", 2, 128)
+    assert ref.perplexity(two_bit, ids, 64) > fp
+
+
+def test_opt_125m_from_the_hub():
+    if not ref.hub_reachable():
+        pytest.skip("the Hugging Face hub is not reachable here: OPT-125M runs in Colab (Chapter 4, section 8)")
+    from transformers import AutoTokenizer  # noqa: PLC0415
+
+    tokenizer = AutoTokenizer.from_pretrained(ref.OPT_NAME)
+    model = ref.AutoModelForCausalLM.from_pretrained(ref.OPT_NAME).eval()
+    ids = tokenizer(ref.wikitext2("test"), return_tensors="pt").input_ids[0][: 8 * 2048]
+    assert 20 < ref.perplexity(model, ids) < 40
