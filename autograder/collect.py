@@ -1,0 +1,207 @@
+"""Find who handed in which chapter, in the folders and archives instructors really have.
+
+Accepted layouts (the input is never modified; archives are extracted into a work folder):
+
+* a folder per student: ``alice/minmax.ipynb``, ``alice/ch01_minmax/minmax.ipynb``, or an LMS
+  folder such as ``Alice Smith_123456_assignsubmission_file_/anything.ipynb``;
+* a flat folder: ``alice_ch01.ipynb``, ``ch01_minmax_alice.ipynb``, ``alice-minmax.ipynb``;
+* ``.zip`` archives of either, as an LMS exports them (nbgrader ``zip_collect``'s convention:
+  each archive is extracted into a folder of its own, archives inside archives too);
+* a ``--pattern`` regular expression with a named group ``student`` (and optionally ``chapter``)
+  applied to each file's path relative to the input, like ``zip_collect``'s ``named_regexp``.
+
+The chapter of a notebook is read from its content first (the ``grade_id`` of its cells, then the
+similarity of its cells to each released notebook), then from its name (``ch01``, ``minmax``).
+A file that cannot be placed is reported with the reason, never silently dropped.
+"""
+
+import difflib
+import json
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.course import chapters, release_path
+
+IGNORED = ("__MACOSX", ".ipynb_checkpoints", ".DS_Store")
+LMS_FOLDER = re.compile(r"^(?P<student>.+?)_\d+_assignsubmission_.*$")  # Moodle
+
+
+@dataclass
+class Found:
+    """One submitted file: where it is, whose and which chapter's it is, or why that is unknown."""
+
+    path: Path
+    relative: str
+    student: str | None = None
+    chapter: str | None = None
+    problems: list[str] = field(default_factory=list)
+    ignored: bool = False
+
+
+def extract_archives(source, work):
+    """Copy ``source`` (a folder or a zip) into ``work``, extracting every archive in place of it."""
+    source, work = Path(source), Path(work)
+    if work.exists():
+        shutil.rmtree(work)
+    if source.is_file():
+        work.mkdir(parents=True)
+        shutil.copy2(source, work / source.name)
+    else:
+        shutil.copytree(source, work)
+    pending = [p for p in work.rglob("*") if p.suffix.lower() == ".zip"]
+    while pending:
+        archive = pending.pop()
+        target = archive.with_suffix("")
+        try:
+            with zipfile.ZipFile(archive) as opened:
+                for member in opened.infolist():
+                    destination = (target / member.filename).resolve()
+                    if not destination.is_relative_to(target.resolve()):
+                        continue  # a path that climbs out of the archive's folder is skipped
+                    opened.extract(member, target)
+        except zipfile.BadZipFile:
+            continue  # left in place: reported as an unreadable file
+        archive.unlink()
+        pending += [p for p in target.rglob("*") if p.suffix.lower() == ".zip"]
+    return work
+
+
+def chapter_names():
+    """``{chapter: (number token, slug)}``, e.g. ``{"ch01_minmax": ("ch01", "minmax")}``."""
+    return {chapter: (chapter[:4], release_path(chapter).stem) for chapter in chapters()}
+
+
+def released_cells(chapter):
+    notebook = json.loads(release_path(chapter).read_text())
+    return notebook["cells"]
+
+
+def cell_text(cell):
+    source = cell.get("source", "")
+    return source if isinstance(source, str) else "".join(source)
+
+
+def chapter_from_content(notebook):
+    """The chapter whose released notebook this one resembles, or None.
+
+    ``grade_id``s decide when there are any (they survive a Colab round trip); otherwise each
+    chapter's non-exercise cells are looked up among this notebook's cells (at least a third must
+    match closely, so a stray notebook is not mistaken for a chapter).
+    """
+    ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in notebook.get("cells", [])} - {None}
+    scores = {}
+    for chapter in chapters():
+        released = released_cells(chapter)
+        expected = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in released} - {None}
+        if ids & expected:
+            scores[chapter] = len(ids & expected) / len(expected) + 1  # metadata beats text
+            continue
+        texts = [cell_text(c) for c in notebook.get("cells", [])]
+        fixed = [cell_text(c) for c in released if c["cell_type"] == "markdown" and len(cell_text(c)) > 80]
+        hits = sum(1 for text in fixed if difflib.get_close_matches(text, texts, n=1, cutoff=0.8))
+        scores[chapter] = hits / max(1, len(fixed))
+    best = max(scores, key=scores.get) if scores else None
+    return best if best and scores[best] >= 1 / 3 else None
+
+
+def chapter_from_name(name):
+    tokens = set(re.split(r"[^a-z0-9]+", name.lower()))
+    for chapter, (number, slug) in chapter_names().items():
+        if number in tokens or slug in tokens or chapter in name.lower():
+            return chapter
+    return None
+
+
+def student_from_name(name):
+    """What is left of a flat file's name once the chapter's number and slug are taken out."""
+    stem = name.lower()
+    for chapter, (number, slug) in chapter_names().items():
+        stem = re.sub(rf"(^|[^a-z0-9]){re.escape(chapter)}(?=$|[^a-z0-9])", r"\1", stem)
+        stem = re.sub(rf"(^|[^a-z0-9])({number}|{slug})(?=$|[^a-z0-9])", r"\1", stem)
+    stem = re.sub(r"(^|[^a-z0-9])(submission|notebook|copy of|copy)(?=$|[^a-z0-9])", r"\1", stem)
+    stem = re.sub(r"\s*\(\d+\)$", "", stem)  # "alice (1)" as a browser saves a second download
+    return re.sub(r"^[^a-z0-9]+|[^a-z0-9]+$", "", stem) or None
+
+
+def read_notebook_json(path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, OSError):
+        return None
+
+
+def folders_of(relative):
+    """The folders of a relative path that do not name a chapter (``alice``, not ``ch01_minmax``)."""
+    return [part for part in relative.split("/")[:-1] if chapter_from_name(part) is None]
+
+
+def student_of(path, relative, shared):
+    """The first folder below the shared ones (an LMS folder reduced to the name in it), else the
+    file's name without the chapter's tokens, else the last shared folder."""
+    folders = folders_of(relative)[len(shared):]
+    if folders:
+        lms = LMS_FOLDER.match(folders[0])
+        return lms.group("student") if lms else folders[0]
+    return student_from_name(path.stem) or (shared[-1] if shared else None)
+
+
+def chapter_of(path, relative):
+    """``(chapter, problem)`` for a notebook file: from its content, then from its name."""
+    notebook = read_notebook_json(path)
+    chapter, problem = None, None
+    if notebook is None:
+        problem = "not a readable notebook (not JSON text)"
+    elif not isinstance(notebook, dict) or ("cells" not in notebook and "worksheets" not in notebook):
+        problem = "JSON, but not a notebook"
+    else:
+        cells = notebook.get("cells") or [c for ws in notebook.get("worksheets", []) for c in ws.get("cells", [])]
+        chapter = chapter_from_content({"cells": [c for c in cells if isinstance(c, dict)]})
+    return chapter or chapter_from_name(relative), problem
+
+
+def place(path, root, shared=(), pattern=None):
+    """A ``Found`` for the file at ``path`` under ``root``; ``shared`` are the folders every file
+    sits in (an archive's own folder, say), which name no student."""
+    relative = path.relative_to(root).as_posix()
+    found = Found(path, relative)
+    if path.suffix.lower() != ".ipynb":
+        found.ignored = True
+        found.problems.append("not an .ipynb file")
+        return found
+    match = re.search(pattern, relative) if pattern else None
+    if match:
+        found.student = match.groupdict().get("student")
+        found.chapter = chapter_from_name(match.groupdict().get("chapter") or "")
+    found.student = found.student or student_of(path, relative, shared)
+    chapter, problem = chapter_of(path, relative)
+    found.chapter = found.chapter or chapter
+    found.problems += [problem] if problem else []
+    if not found.student:
+        found.problems.append("no student name in its folder or file name")
+    if not found.chapter:
+        found.problems.append("no chapter recognised from its content or its name")
+    return found
+
+
+def common_prefix(lists):
+    prefix = []
+    for parts in zip(*lists, strict=False):
+        if len(set(parts)) != 1:
+            break
+        prefix.append(parts[0])
+    return prefix
+
+
+def collect(source, work, pattern=None):
+    """Every file of ``source`` (a folder or a zip), extracted under ``work``, placed."""
+    root = extract_archives(source, work)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part in IGNORED for part in p.parts)
+                   and not p.name.startswith("."))
+    notebooks = [p.relative_to(root).as_posix() for p in files if p.suffix.lower() == ".ipynb"]
+    shared = common_prefix([folders_of(r) for r in notebooks]) if len(notebooks) > 1 else []
+    if len(notebooks) == 1:
+        shared = folders_of(notebooks[0])[:-1] if len(folders_of(notebooks[0])) > 1 else []
+    return [place(path, root, shared, pattern) for path in files]

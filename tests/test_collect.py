@@ -1,0 +1,96 @@
+"""Finding who handed in which chapter (autograder/collect.py), on real student notebooks."""
+
+import json
+import shutil
+import zipfile
+
+from autograder.collect import collect
+from autograder.course import release_path
+
+
+def notebook_text(chapter, strip=False):
+    notebook = json.loads(release_path(chapter).read_text())
+    if strip:  # as after a round trip that loses nbgrader's metadata
+        for cell in notebook["cells"]:
+            cell["metadata"] = {}
+    return json.dumps(notebook)
+
+
+def placed(found):
+    return {f.relative: (f.student, f.chapter) for f in found if not f.problems}
+
+
+def test_a_folder_per_student_with_any_layout(tmp_path):
+    source = tmp_path / "in"
+    (source / "alice").mkdir(parents=True)
+    (source / "alice" / "minmax.ipynb").write_text(notebook_text("ch01_minmax"))
+    (source / "bob" / "ch02_salient").mkdir(parents=True)
+    (source / "bob" / "ch02_salient" / "salient.ipynb").write_text(notebook_text("ch02_salient"))
+    (source / "Carol Jones_123456_assignsubmission_file_").mkdir()
+    (source / "Carol Jones_123456_assignsubmission_file_" / "my work.ipynb").write_text(notebook_text("ch01_minmax"))
+    assert placed(collect(source, tmp_path / "work")) == {
+        "alice/minmax.ipynb": ("alice", "ch01_minmax"),
+        "bob/ch02_salient/salient.ipynb": ("bob", "ch02_salient"),
+        "Carol Jones_123456_assignsubmission_file_/my work.ipynb": ("Carol Jones", "ch01_minmax"),
+    }
+
+
+def test_a_flat_folder_and_metadata_stripped_by_colab(tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "alice_ch01.ipynb").write_text(notebook_text("ch01_minmax", strip=True))
+    (source / "ch02_salient_bob.ipynb").write_text(notebook_text("ch02_salient"))
+    (source / "dave-minmax (1).ipynb").write_text(notebook_text("ch01_minmax"))
+    assert placed(collect(source, tmp_path / "work")) == {
+        "alice_ch01.ipynb": ("alice", "ch01_minmax"),
+        "ch02_salient_bob.ipynb": ("bob", "ch02_salient"),
+        "dave-minmax (1).ipynb": ("dave", "ch01_minmax"),
+    }
+
+
+def test_an_lms_zip_with_a_zip_inside_and_files_that_cannot_be_placed(tmp_path):
+    staging = tmp_path / "staging" / "export"
+    (staging / "alice").mkdir(parents=True)
+    (staging / "alice" / "minmax.ipynb").write_text(notebook_text("ch01_minmax"))
+    (staging / "bob").mkdir()
+    with zipfile.ZipFile(staging / "bob" / "upload.zip", "w") as inner:
+        inner.writestr("salient.ipynb", notebook_text("ch02_salient"))
+    (staging / "erin").mkdir()
+    (staging / "erin" / "essay.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4}))
+    (staging / "erin" / "notes.txt").write_text("not a notebook")
+    archive = shutil.make_archive(str(tmp_path / "export"), "zip", tmp_path / "staging")
+    found = collect(archive, tmp_path / "work")
+    assert placed(found) == {"export/export/alice/minmax.ipynb": ("alice", "ch01_minmax"),
+                             "export/export/bob/upload/salient.ipynb": ("bob", "ch02_salient")}
+    problems = {f.relative: f.problems for f in found if f.problems}
+    assert problems == {"export/export/erin/essay.ipynb": ["no chapter recognised from its content or its name"],
+                        "export/export/erin/notes.txt": ["not an .ipynb file"]}
+
+
+def test_unreadable_files_are_reported_with_their_student_and_chapter(tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "alice_ch01.ipynb").write_bytes(b"%PDF-1.7\n\x00\x01binary")
+    (source / "bob_ch01.ipynb").write_text('{"cells": [')
+    found = {f.relative: f for f in collect(source, tmp_path / "work")}
+    for name, student in (("alice_ch01.ipynb", "alice"), ("bob_ch01.ipynb", "bob")):
+        assert (found[name].student, found[name].chapter) == (student, "ch01_minmax")
+        assert found[name].problems == ["not a readable notebook (not JSON text)"]
+
+
+def test_the_input_is_not_modified(tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    with zipfile.ZipFile(source / "all.zip", "w") as archive:
+        archive.writestr("alice/minmax.ipynb", notebook_text("ch01_minmax"))
+    before = sorted((p.relative_to(source), p.stat().st_mtime, p.read_bytes()) for p in source.rglob("*"))
+    collect(source, tmp_path / "work")
+    assert sorted((p.relative_to(source), p.stat().st_mtime, p.read_bytes()) for p in source.rglob("*")) == before
+
+
+def test_a_pattern_names_the_student(tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "2026_x77_attempt_5_minmax.ipynb").write_text(notebook_text("ch01_minmax"))
+    found = collect(source, tmp_path / "work", pattern=r"_(?P<student>x\d+)_attempt")
+    assert placed(found) == {"2026_x77_attempt_5_minmax.ipynb": ("x77", "ch01_minmax")}
