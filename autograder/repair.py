@@ -1,0 +1,121 @@
+"""Put back what a Colab round trip or a careless edit took from a submission, and say so.
+
+nbgrader grades cells by their ``metadata.nbgrader.grade_id`` and trusts nothing else. A notebook
+downloaded from Colab, saved by another editor or edited by hand may have lost that metadata,
+deleted a test cell or duplicated an exercise. ``repair`` matches every graded cell of the released
+notebook to the submission (by ``grade_id``, then by the function an exercise defines or the text
+of a test, then by position), restores the metadata, re-inserts what was deleted, drops duplicated
+graded cells, and returns the list of repairs for the student's feedback.
+"""
+
+import difflib
+import re
+
+import nbformat
+
+from autograder.course import release_path
+
+
+def read_any(text):
+    """A version-4 notebook from the text of any nbformat 3 or 4.x notebook (Colab, JupyterLab,
+    VS Code). Raises ValueError with a readable reason otherwise."""
+    try:
+        notebook = nbformat.reads(text, as_version=4)
+    except Exception as error:  # noqa: BLE001 - nbformat raises many kinds for bad input
+        raise ValueError(f"not a notebook nbformat can read ({type(error).__name__})") from error
+    _, notebook = nbformat.validator.normalize(notebook)
+    notebook = nbformat.from_dict(notebook)
+    for cell in notebook.cells:
+        cell.source = "".join(cell.source) if isinstance(cell.source, list) else cell.source
+    return notebook
+
+
+def grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def defined_function(source):
+    found = re.search(r"^def\s+(\w+)\s*\(", source, re.MULTILINE)
+    return found.group(1) if found else None
+
+
+def defines(source, name):
+    return re.search(rf"^\s*def\s+{re.escape(name)}\s*\(", source, re.MULTILINE) is not None
+
+
+def similarity(a, b):
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def find_match(released, cells, taken):
+    """Index of the unlabelled submitted cell that stands for the released graded cell, or None."""
+    candidates = [i for i, c in enumerate(cells) if i not in taken and c.cell_type == "code" and not grade_id(c)]
+    if released.metadata["nbgrader"].get("solution"):
+        name = defined_function(released.source)
+        named = [i for i in candidates if name and defines(cells[i].source, name)]
+        return named[-1] if named else None
+    scored = [(similarity(released.source, cells[i].source), i) for i in candidates]
+    best = max(scored, default=(0, None))
+    return best[1] if best[0] >= 0.6 else None
+
+
+def drop_duplicates(cells, repairs):
+    """Keep one cell per grade_id: the last exercise cell (it defines the function that runs), the
+    first test cell (nbgrader restores its text anyway)."""
+    keep = {}
+    for index, cell in enumerate(cells):
+        key = grade_id(cell)
+        if key is None:
+            continue
+        if key in keep and not cell.metadata["nbgrader"].get("solution"):
+            continue
+        keep[key] = index
+    kept = []
+    for index, cell in enumerate(cells):
+        key = grade_id(cell)
+        if key is not None and keep[key] != index:
+            repairs.append(f"dropped a duplicate of graded cell '{key}'")
+            continue
+        kept.append(cell)
+    return kept
+
+
+def repair(notebook, chapter):
+    """``(repaired notebook, repairs)`` for a submission of ``chapter``; ``notebook`` is changed."""
+    release = nbformat.read(release_path(chapter), as_version=4)
+    repairs = []
+    cells = drop_duplicates(list(notebook.cells), repairs)
+    graded = [c for c in release.cells if grade_id(c)]
+    position = {grade_id(c): i for i, c in enumerate(cells) if grade_id(c)}
+    taken = set(position.values())
+    for released in graded:
+        key = grade_id(released)
+        if key in position:
+            continue
+        index = find_match(released, cells, taken)
+        if index is not None:
+            cells[index].metadata["nbgrader"] = dict(released.metadata["nbgrader"])
+            position[key] = index
+            taken.add(index)
+            repairs.append(f"restored the grading metadata of cell '{key}' (lost, as after a Colab download)")
+    inserted = []
+    for order, released in enumerate(graded):
+        key = grade_id(released)
+        if key not in position:
+            inserted.append((order, released))
+            kind = "exercise" if released.metadata["nbgrader"].get("solution") else "test"
+            note = " (graded as not done)" if kind == "exercise" else ""
+            repairs.append(f"re-inserted the deleted {kind} cell '{key}'{note}")
+    for order, released in inserted:
+        previous = [grade_id(c) for c in graded[:order]]
+        anchor = max((i for i, c in enumerate(cells) if grade_id(c) in previous), default=-1)
+        cell = nbformat.from_dict(dict(released))
+        cells.insert(anchor + 1, cell)
+    for cell in cells:
+        key = grade_id(cell)
+        released = next((c for c in graded if grade_id(c) == key), None)
+        if released is not None and released.metadata["nbgrader"].get("grade") and cell.source != released.source:
+            repairs.append(f"test cell '{key}' was edited: graded with the original tests")
+    notebook.cells = cells
+    notebook.metadata["kernelspec"] = release.metadata.get("kernelspec", {})
+    return notebook, repairs
