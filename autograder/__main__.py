@@ -1,23 +1,47 @@
-"""``python -m autograder release|pages [CHAPTER ...]``: the course's build steps."""
+"""``python -m autograder release|pages [CHAPTER ...]`` builds the course;
+``python -m autograder grade SUBMISSIONS --out RESULTS`` grades a folder (or zip) of submissions."""
 
 import argparse
 
 from autograder.course import chapters
-from autograder.pages import write_pages
-from autograder.release import release
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
-    parser.add_argument("step", choices=["release", "pages"])
-    parser.add_argument("chapters", nargs="*", help="chapter ids (default: all)")
-    args = parser.parse_args(argv)
+def build(args):
+    from autograder.pages import write_pages  # noqa: PLC0415 - each command imports what it needs
+    from autograder.release import release  # noqa: PLC0415
+
     selected = args.chapters or chapters()
     if args.step == "release":
         for chapter in selected:
             print(f"released {release(chapter)}")
     else:
         write_pages(selected)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for step in ("release", "pages"):
+        sub = commands.add_parser(step, help=f"{step} the chapters (default: all)")
+        sub.add_argument("chapters", nargs="*", help="chapter ids (default: all)")
+        sub.set_defaults(step=step, run=build)
+    grade = commands.add_parser("grade", help="grade a folder or zip of student notebooks")
+    grade.add_argument("submissions", help="a folder (a folder per student, or flat) or an LMS zip")
+    grade.add_argument("--out", required=True, help="where grades.csv, feedback/ and work/ go")
+    grade.add_argument("--workers", type=int, default=None, help="jobs side by side (default: CPU count)")
+    grade.add_argument("--pattern", help="regular expression with a named group 'student' (and 'chapter')")
+    grade.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
+    grade.add_argument("--notebook-timeout", type=int, default=1800, help="seconds per notebook (default 1800)")
+    grade.add_argument("--memory-gb", type=float, default=8.0, help="memory per job in GiB (default 8)")
+
+    def run_grade(args):
+        from autograder.grader import main as grade_main  # noqa: PLC0415
+
+        grade_main(args)
+
+    grade.set_defaults(run=run_grade)
+    args = parser.parse_args(argv)
+    args.run(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,229 @@
+"""``python -m autograder grade SUBMISSIONS --out RESULTS``: a folder of submissions to grades.
+
+1. **Collect** (``collect.py``): extract archives into ``RESULTS/work/input`` (the input is never
+   changed) and work out each notebook's student and chapter; what cannot be placed is listed.
+2. **Repair** (``repair.py``): restore lost grading metadata, re-insert deleted test cells, drop
+   duplicated graded cells; the repairs head the student's feedback.
+3. **Grade** with the real nbgrader, one job per student and chapter, ``--workers`` at a time: each
+   job is a copy of the chapter's course directory (its own gradebook, made once per chapter by
+   ``nbgrader generate_assignment``) in which ``nbgrader autograde`` and ``generate_feedback`` run
+   inside the sandbox of ``sandbox.py``.
+4. **Report**: ``RESULTS/grades.csv``, ``RESULTS/feedback/<student>/<chapter>.html`` and a summary.
+
+A job's result is kept in its folder with the hash of what was graded, so running the command
+again resumes where it stopped and writes the same CSV.
+"""
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+import nbformat
+from tqdm.auto import tqdm
+
+from autograder.collect import collect
+from autograder.course import source_path, tool_env
+from autograder.repair import read_any, repair
+from autograder.sandbox import Limits, sandboxed
+
+CONFIG = """
+c = get_config()
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.db_url = "sqlite:///{root}/gradebook.db"
+c.Execute.timeout = {cell_timeout}
+c.Execute.allow_errors = True
+c.LimitOutput.max_lines = 1000
+c.LimitOutput.max_traceback = 100
+"""
+
+FIELDS = ["student", "chapter", "score", "max_score", "status", "message", "per_test", "file"]
+
+
+def nbgrader_command(*args):
+    return [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
+
+
+def template(chapter, folder, limits):
+    """A course directory for ``chapter`` with its gradebook, made once and copied for each job."""
+    root = folder / "templates" / chapter
+    if (root / "gradebook.db").exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "source" / chapter).mkdir(parents=True)
+    shutil.copy(source_path(chapter), root / "source" / chapter / source_path(chapter).name)
+    (root / "nbgrader_config.py").write_text(CONFIG.format(root=str(root), cell_timeout=limits.cell_seconds))
+    result = subprocess.run(nbgrader_command("generate_assignment", chapter), cwd=root, env=tool_env(),
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"nbgrader generate_assignment {chapter} failed:\n{result.stderr[-2000:]}")
+    return root
+
+
+def feedback_cell(repairs):
+    lines = ["**Repairs made before grading** (your notebook had lost or changed cells that grading needs):", ""]
+    return nbformat.v4.new_markdown_cell("\n".join(lines + [f"- {r}" for r in repairs]))
+
+
+def prepared(found):
+    """``(notebook, repairs)`` ready for nbgrader, or raise ValueError with the reason."""
+    notebook = read_any(Path(found.path).read_text(encoding="utf-8", errors="strict"))
+    notebook, repairs = repair(notebook, found.chapter)
+    if repairs:
+        notebook.cells.insert(0, feedback_cell(repairs))
+    return notebook, repairs
+
+
+def scores(root, chapter, student):
+    from nbgrader.api import Gradebook  # noqa: PLC0415 - slow import, only needed here
+
+    with Gradebook(f"sqlite:///{root}/gradebook.db") as gradebook:
+        notebook = gradebook.find_submission_notebook(source_path(chapter).stem, chapter, student)
+        return {grade.name: (grade.score, grade.max_score) for grade in notebook.grades}
+
+
+def row(found, status, message, grades=None):
+    grades = grades or {}
+    return {"student": found.student or "", "chapter": found.chapter or "",
+            "score": sum(s for s, _ in grades.values()) if grades else 0,
+            "max_score": sum(m for _, m in grades.values()) if grades else "",
+            "status": status, "message": message, "file": found.relative,
+            "per_test": "; ".join(f"{k} {s:g}/{m:g}" for k, (s, m) in sorted(grades.items()))}
+
+
+def grade_job(found, folder, limits):
+    """Grade one student's notebook for one chapter; return its CSV row (never raises)."""
+    try:
+        notebook, repairs = prepared(found)
+    except (ValueError, UnicodeDecodeError, OSError) as error:
+        return row(found, "unreadable", str(error))
+    text = nbformat.writes(notebook)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    job = folder / "jobs" / found.chapter / safe_name(found.student)
+    result_file = job / "result.json"
+    if result_file.exists():
+        saved = json.loads(result_file.read_text())
+        if saved.get("digest") == digest:
+            return saved["row"]
+    shutil.rmtree(job, ignore_errors=True)
+    shutil.copytree(template(found.chapter, folder, limits), job)
+    (job / "nbgrader_config.py").write_text(CONFIG.format(root=str(job), cell_timeout=limits.cell_seconds))
+    submitted = job / "submitted" / safe_name(found.student) / found.chapter
+    submitted.mkdir(parents=True)
+    (submitted / source_path(found.chapter).name).write_text(text)
+    outcome = run_autograde(job, found, limits)
+    if outcome is None:
+        grades = scores(job, found.chapter, safe_name(found.student))
+        status = "graded with repairs" if repairs else "graded"
+        result = row(found, status, "; ".join(repairs), grades)
+        export_feedback(job, found, folder.parent)
+    else:
+        result = row(found, outcome[0], outcome[1])
+    result_file.write_text(json.dumps({"digest": digest, "row": result}))
+    return result
+
+
+def run_autograde(job, found, limits):
+    """None when nbgrader graded the job, else ``(status, reason)``."""
+    student = safe_name(found.student)
+    command = nbgrader_command("autograde", found.chapter, "--student", student, "--force")
+    try:
+        result = sandboxed(command, job, limits)
+    except subprocess.TimeoutExpired:
+        return "timeout", f"grading took longer than {limits.notebook_seconds} s and was stopped"
+    if result.returncode != 0:
+        return "crashed", f"nbgrader autograde failed: {last_line(result.stdout + result.stderr)}"
+    sandboxed(nbgrader_command("generate_feedback", found.chapter, "--student", student, "--force"), job, limits)
+    return None
+
+
+def export_feedback(job, found, results):
+    student = safe_name(found.student)
+    for html in (job / "feedback" / student / found.chapter).glob("*.html"):
+        target = results / "feedback" / student / f"{found.chapter}.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(html, target)
+
+
+def last_line(text):
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no message"
+
+
+def safe_name(student):
+    """A student name usable as a folder and as an nbgrader student id."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in student).strip("._") or "student"
+
+
+def newest_per_job(found):
+    """One file per (student, chapter): the newest; the others are reported as superseded."""
+    chosen, superseded = {}, []
+    for item in found:
+        key = (item.student, item.chapter)
+        if key in chosen:
+            older, newer = sorted([chosen[key], item], key=lambda f: Path(f.path).stat().st_mtime)
+            chosen[key] = newer
+            superseded.append(older)
+        else:
+            chosen[key] = item
+    return list(chosen.values()), superseded
+
+
+def grade(source, out, workers=None, pattern=None, limits=None):
+    """Grade every submission under ``source`` into ``out``; return the CSV rows."""
+    out, limits = Path(out), limits or Limits()
+    folder = out / "work"
+    found = collect(source, folder / "input", pattern)
+    placeable = [f for f in found if not f.ignored and f.student and f.chapter]
+    unplaced = [f for f in found if not f.ignored and not (f.student and f.chapter)]
+    jobs, superseded = newest_per_job(placeable)
+    rows = [row(f, "unplaced", "; ".join(f.problems)) for f in unplaced]
+    rows += [row(f, "superseded", "a newer file of the same student and chapter was graded") for f in superseded]
+    for chapter in sorted({f.chapter for f in jobs}):
+        template(chapter, folder, limits)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
+    limits = limits.shared_by(workers)
+    with ThreadPoolExecutor(workers) as pool, tqdm(total=len(jobs), desc="grading", unit="notebook") as bar:
+        futures = [pool.submit(grade_job, f, folder, limits) for f in jobs]
+        for future in as_completed(futures):
+            rows.append(future.result())
+            bar.update()
+    rows.sort(key=lambda r: (r["student"], r["chapter"], r["file"]))
+    write_csv(out / "grades.csv", rows)
+    print(summary(rows, [f for f in found if f.ignored]))
+    return rows
+
+
+def write_csv(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def summary(rows, ignored):
+    counts = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    lines = [f"{len(rows)} rows: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))]
+    for r in rows:
+        if r["status"] not in ("graded", "graded with repairs"):
+            lines.append(f"  {r['status']:<11} {r['file']}: {r['message']}")
+    if ignored:
+        lines.append(f"  ignored (not .ipynb): {', '.join(f.relative for f in ignored)}")
+    return "\n".join(lines)
+
+
+def main(args):
+    start = time.perf_counter()
+    limits = Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout,
+                    memory_gb=args.memory_gb)
+    grade(args.submissions, args.out, args.workers, args.pattern, limits)
+    print(f"done in {time.perf_counter() - start:.0f} s: {Path(args.out) / 'grades.csv'}")
