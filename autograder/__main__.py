@@ -33,6 +33,8 @@ def main(argv=None):
     grade.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
     grade.add_argument("--notebook-timeout", type=int, default=1800, help="seconds per notebook (default 1800)")
     grade.add_argument("--memory-gb", type=float, default=8.0, help="memory per job in GiB (default 8)")
+    grade.add_argument("--whole", action="store_true",
+                       help="also run each chapter's experiments (grades are the same; much slower)")
 
     def run_grade(args):
         from autograder.grader import main as grade_main  # noqa: PLC0415

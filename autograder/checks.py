@@ -74,16 +74,17 @@ def _as_tensor(value, label):
     return value
 
 
-def assert_matches(actual, expected, label, dtype=None, share=None):
+def assert_matches(actual, expected, label, dtype=None, share=None, tolerance=None):
     """Assert ``actual`` equals ``expected`` within the tolerance of ``dtype`` (see module doc).
 
-    ``share`` overrides the share of entries allowed to differ: sequential algorithms such as GPTQ
-    carry one flipped tie into the rest of its row."""
+    ``share`` overrides the share of entries allowed to differ (sequential algorithms such as GPTQ
+    carry one flipped tie into the rest of its row); ``tolerance`` = ``(rtol, atol, share)``
+    overrides all three."""
     actual = _as_tensor(actual, label)
     expected = _as_tensor(expected, label)
     if actual.shape != expected.shape:
         raise AssertionError(f"{label}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
-    rtol, atol, ties = TOLERANCE.get(dtype or expected.dtype, TOLERANCE[torch.float32])
+    rtol, atol, ties = tolerance or TOLERANCE.get(dtype or expected.dtype, TOLERANCE[torch.float32])
     ties = ties if share is None else share
     a = actual.detach().double().cpu()
     e = expected.detach().double().cpu()
@@ -143,14 +144,14 @@ def _clone(value):
     return value.clone() if isinstance(value, torch.Tensor) else value
 
 
-def _compare_result(actual, expected, label, dtype, share=None):
+def _compare_result(actual, expected, label, dtype, share=None, tolerance=None):
     if isinstance(expected, (tuple, list)):
         if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
             raise AssertionError(f"{label}: expected {len(expected)} results, got {actual!r:.80}")
         for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            _compare_result(a, e, f"{label}, result {i + 1} of {len(expected)}", dtype, share)
+            _compare_result(a, e, f"{label}, result {i + 1} of {len(expected)}", dtype, share, tolerance)
     elif isinstance(expected, torch.Tensor):
-        assert_matches(actual, expected, label, dtype, share)
+        assert_matches(actual, expected, label, dtype, share, tolerance)
     elif isinstance(expected, float):
         if not isinstance(actual, (int, float)) or abs(actual - expected) > 1e-9 * max(1.0, abs(expected)):
             raise AssertionError(f"{label}: got {actual!r:.80}, expected a different value")
@@ -158,14 +159,14 @@ def _compare_result(actual, expected, label, dtype, share=None):
         raise AssertionError(f"{label}: got {actual!r:.80}, expected a different value")
 
 
-def compare(chapter, name, student_function, calls, check_dtype=False, mutated=(), share=None):
+def compare(chapter, name, student_function, calls, check_dtype=False, mutated=(), share=None, tolerance=None):
     """Call ``student_function`` and the reference ``name`` of ``chapter`` on each call and compare.
 
     ``calls`` is a list of ``(label, args)`` or ``(label, args, kwargs)``; every tensor argument is
     cloned for each side, so an in-place change cannot leak from one call to the other. With
     ``check_dtype``, a tensor result must keep the dtype the reference gives. ``mutated`` lists the
     positions of arguments the function changes in place: they are compared after the call too.
-    ``share`` is passed to ``assert_matches``.
+    ``share`` and ``tolerance`` are passed to ``assert_matches``.
     """
     from autograder.reference import load_reference  # noqa: PLC0415 - keeps this module light
 
@@ -183,7 +184,7 @@ def compare(chapter, name, student_function, calls, check_dtype=False, mutated=(
             raise AssertionError(f"{shown} raised {type(error).__name__}: {error}") from error
         if check_dtype and isinstance(expected, torch.Tensor) and getattr(actual, "dtype", None) != expected.dtype:
             raise AssertionError(f"{shown}: dtype {getattr(actual, 'dtype', None)}, expected {expected.dtype}")
-        _compare_result(actual, expected, shown, dtype, share)
+        _compare_result(actual, expected, shown, dtype, share, tolerance)
         for position in mutated:
             _compare_result(actual_args[position], expected_args[position],
-                            f"{shown}, argument {position + 1} after the call", dtype, share)
+                            f"{shown}, argument {position + 1} after the call", dtype, share, tolerance)

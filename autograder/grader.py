@@ -32,15 +32,22 @@ from autograder.collect import collect
 from autograder.course import source_path, tool_env
 from autograder.repair import read_any, repair
 from autograder.sandbox import Limits, sandboxed
+from autograder.submissions import graded_only
 
 CONFIG = """
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern, LimitOutput,
+                                    SaveAutoGrades)
+from autograder.output_limit import LimitOutputSize
+
 c = get_config()
 c.CourseDirectory.root = {root!r}
 c.CourseDirectory.db_url = "sqlite:///{root}/gradebook.db"
 c.Execute.timeout = {cell_timeout}
-c.Execute.allow_errors = True
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
+c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, LimitOutputSize,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 """
 
 FIELDS = ["student", "chapter", "score", "max_score", "status", "message", "per_test", "file"]
@@ -71,10 +78,13 @@ def feedback_cell(repairs):
     return nbformat.v4.new_markdown_cell("\n".join(lines + [f"- {r}" for r in repairs]))
 
 
-def prepared(found):
-    """``(notebook, repairs)`` ready for nbgrader, or raise ValueError with the reason."""
+def prepared(found, whole=False):
+    """``(notebook, repairs)`` ready for nbgrader, or raise ValueError with the reason. Unless
+    ``whole``, the chapter's experiments are left out (``graded_only``): grades do not depend on them."""
     notebook = read_any(Path(found.path).read_text(encoding="utf-8", errors="strict"))
     notebook, repairs = repair(notebook, found.chapter)
+    if not whole:
+        notebook = graded_only(notebook)
     if repairs:
         notebook.cells.insert(0, feedback_cell(repairs))
     return notebook, repairs
@@ -100,7 +110,7 @@ def row(found, status, message, grades=None):
 def grade_job(found, folder, limits):
     """Grade one student's notebook for one chapter; return its CSV row (never raises)."""
     try:
-        notebook, repairs = prepared(found)
+        notebook, repairs = prepared(found, limits.whole)
     except (ValueError, UnicodeDecodeError, OSError) as error:
         return row(found, "unreadable", str(error))
     text = nbformat.writes(notebook)
@@ -224,6 +234,6 @@ def summary(rows, ignored):
 def main(args):
     start = time.perf_counter()
     limits = Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout,
-                    memory_gb=args.memory_gb)
+                    memory_gb=args.memory_gb, whole=args.whole)
     grade(args.submissions, args.out, args.workers, args.pattern, limits)
     print(f"done in {time.perf_counter() - start:.0f} s: {Path(args.out) / 'grades.csv'}")

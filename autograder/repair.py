@@ -80,11 +80,37 @@ def drop_duplicates(cells, repairs):
     return kept
 
 
+SUPPORT_TAGS = {"setup", "reference", "provided"}
+
+
+def restore_support_cells(cells, release, repairs):
+    """The set-up, reference and provided cells the tests rely on: their tags put back on the
+    submitted cell that holds their code, or the cell re-inserted where it was deleted."""
+    for order, released in enumerate(release.cells):
+        tags = SUPPORT_TAGS & set(released.metadata.get("tags", []))
+        if not tags or released.cell_type != "code":
+            continue
+        tagged = [c for c in cells if c.cell_type == "code" and tags & set(c.metadata.get("tags", []))
+                  and similarity(c.source, released.source) >= 0.9]
+        if tagged:
+            continue
+        close = [c for c in cells if c.cell_type == "code" and not grade_id(c)
+                 and similarity(c.source, released.source) >= 0.9]
+        if close:
+            close[0].metadata["tags"] = list(released.metadata.get("tags", []))
+            continue
+        later = [grade_id(c) for c in release.cells[order:] if grade_id(c)]
+        anchor = next((i for i, c in enumerate(cells) if grade_id(c) in later), len(cells))
+        cells.insert(anchor, nbformat.from_dict(dict(released)))
+        repairs.append(f"re-inserted a deleted cell of provided code ({', '.join(sorted(tags))})")
+
+
 def repair(notebook, chapter):
     """``(repaired notebook, repairs)`` for a submission of ``chapter``; ``notebook`` is changed."""
     release = nbformat.read(release_path(chapter), as_version=4)
     repairs = []
     cells = drop_duplicates(list(notebook.cells), repairs)
+    restore_support_cells(cells, release, repairs)
     graded = [c for c in release.cells if grade_id(c)]
     position = {grade_id(c): i for i, c in enumerate(cells) if grade_id(c)}
     taken = set(position.values())

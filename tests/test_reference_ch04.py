@@ -133,6 +133,17 @@ def test_gptq_pipeline_feeds_quantized_outputs_and_beats_rtn_on_a_tiny_opt():
     assert errors["gptq"] < errors["rtn"]
 
 
+def test_blocks_are_run_without_a_key_value_cache():
+    model, ids = tiny_opt()
+    _, args, kwargs = ref.first_block_input(model, ids)
+    assert not any("Cache" in type(value).__name__ for value in [*args, *kwargs.values()])
+
+
+def test_clipping_skips_query_and_key_of_bert_and_opt():
+    assert ref.skips_clip("encoder.layer.0.attention.self.key") and ref.skips_clip("model.decoder.layers.0.self_attn.q_proj")
+    assert not ref.skips_clip("encoder.layer.0.attention.self.value") and not ref.skips_clip("model.decoder.layers.0.fc1")
+
+
 def test_unknown_method_is_refused():
     model, ids = tiny_bert()
     with pytest.raises(ValueError, match="method must be one of"):

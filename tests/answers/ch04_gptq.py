@@ -80,17 +80,20 @@ _GPTQ = """
 def gptq(W, H, n_bit=4, group_size=128, blocksize=128, percdamp=0.01, act_order=False):
     W = W.detach().float().clone()
     H = H.float().clone()
-    dead = H.diagonal() == 0
-    H[dead, dead] = 1
-    W[:, dead] = 0
     rows, columns = W.shape
     size = group_size if group_size > 0 else columns
     scales = torch.zeros(rows, columns // size)
     zeros = torch.zeros(rows, columns // size)
-    if act_order or group_size <= 0:
+    if group_size <= 0:
+        scales[:], zeros[:] = quant_params(W, n_bit)
+    dead = H.diagonal() == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    if act_order and group_size > 0:
         for g in range(columns // size):
             scales[:, g : g + 1], zeros[:, g : g + 1] = quant_params(W[:, g * size : (g + 1) * size], n_bit)
     perm = torch.argsort(H.diagonal(), descending=True) if act_order else torch.arange(columns)
+    order = perm.tolist()
     W, H = W[:, perm], H[perm][:, perm]
     U = inverse_cholesky(H, percdamp)
     for i1 in range(0, columns, blocksize):
@@ -98,7 +101,7 @@ def gptq(W, H, n_bit=4, group_size=128, blocksize=128, percdamp=0.01, act_order=
         W1 = W[:, i1:i2].clone()
         E = torch.zeros_like(W1)
         for i in range(i2 - i1):
-            g = int(perm[i1 + i]) // size
+            g = order[i1 + i] // size
             if group_size > 0 and not act_order and (i1 + i) % group_size == 0:
                 scales[:, g : g + 1], zeros[:, g : g + 1] = quant_params(W[:, i1 + i : i1 + i + group_size], n_bit)
             E[:, i] = gptq_column(W1, U[i1:i2, i1:i2], i, scales[:, g : g + 1], zeros[:, g : g + 1], n_bit)
@@ -177,13 +180,14 @@ def gptq_column(W, U, i, scales, zeros, n_bit=4):
 @torch.no_grad()
 def gptq_unblocked(W, H, n_bit=4, group_size=128, percdamp=0.01):
     H = H.clone().float()
+    whole_rows = quant_params(W.float(), n_bit)  # used without groups, fitted before dead inputs are zeroed
     alive = torch.diagonal(H) != 0
     H += torch.diag((~alive).float())
     W = W.float() * alive.float()
     U = inverse_cholesky(H, percdamp)
     width = group_size if group_size > 0 else W.shape[1]
     for start in range(0, W.shape[1], width):
-        scales, zeros = quant_params(W[:, start : start + width], n_bit)
+        scales, zeros = quant_params(W[:, start : start + width], n_bit) if group_size > 0 else whole_rows
         for i in range(start, start + width):
             gptq_column(W, U, i, scales, zeros, n_bit)
     return W
@@ -193,12 +197,13 @@ def gptq_unblocked(W, H, n_bit=4, group_size=128, percdamp=0.01):
 @torch.no_grad()
 def gptq(W, H, n_bit=4, group_size=128, blocksize=128, percdamp=0.01, act_order=False):
     H = H.clone().float()
+    out, cols = W.shape
+    width = group_size if group_size > 0 else cols
+    whole_rows = [quant_params(W.float(), n_bit)]  # without groups: fitted before dead inputs are zeroed
     alive = torch.diagonal(H) != 0
     H += torch.diag((~alive).float())
     W = W.float() * alive.float()
-    out, cols = W.shape
-    width = group_size if group_size > 0 else cols
-    params = [quant_params(W[:, g : g + width], n_bit) for g in range(0, cols, width)]
+    params = [quant_params(W[:, g : g + width], n_bit) for g in range(0, cols, width)] if group_size > 0 else whole_rows
     order = torch.argsort(torch.diagonal(H), descending=True) if act_order else torch.arange(cols)
     W = W[:, order].contiguous()
     U = inverse_cholesky(H[order][:, order], percdamp)

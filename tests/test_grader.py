@@ -1,0 +1,152 @@
+"""The instructor's grader (python -m autograder grade) on an adversarial folder of real submissions.
+
+Every file is graded in one run, side by side: each gets the grade or status a fair instructor would
+give, and none affects the others. Chapter 1 keeps the run short; the grader is the same for all.
+"""
+
+import copy
+import csv
+import json
+
+import nbformat
+import pytest
+
+from autograder.grader import grade
+from autograder.repair import grade_id
+from autograder.sandbox import Limits, protections
+from autograder.submissions import submission
+
+CHAPTER = "ch01_minmax"
+FULL = 11.0
+
+
+def with_code_before(notebook, exercise, code):
+    """``notebook`` with ``code`` run at the top of the cell of ``exercise``."""
+    notebook = copy.deepcopy(notebook)
+    cell = next(c for c in notebook.cells if grade_id(c) == exercise)
+    cell.source = code + "\n" + cell.source
+    return notebook
+
+
+def adversarial(folder):
+    good = submission(CHAPTER)
+    texts = {
+        "correct": nbformat.writes(good),
+        "corrupt_json": nbformat.writes(good)[:5000],
+        "empty": "",
+        "nbformat3": nbformat.writes(nbformat.convert(copy.deepcopy(good), 3), version=3),
+    }
+    stripped = copy.deepcopy(good)
+    for cell in stripped.cells:
+        cell.metadata = {"id": "x", "colab": {}}
+    deleted = copy.deepcopy(good)
+    deleted.cells = [c for c in deleted.cells if grade_id(c) != "test_dequantize"]
+    edited = copy.deepcopy(good)
+    next(c for c in edited.cells if grade_id(c) == "test_bits_per_weight").source = "print('all tests passed')"
+    duplicated = copy.deepcopy(good)
+    index = next(i for i, c in enumerate(duplicated.cells) if grade_id(c) == "quantize")
+    duplicated.cells.insert(index, copy.deepcopy(duplicated.cells[index]))
+    notebooks = {
+        "colab_stripped": stripped, "deleted_test": deleted, "edited_test": edited, "duplicated_cell": duplicated,
+        "infinite_loop": with_code_before(good, "quantize", "while True:\n    pass"),
+        "import_error": with_code_before(good, "quant_params", "import a_module_that_does_not_exist"),
+        "memory_bomb": with_code_before(good, "dequantize", "hog = bytearray(64 * 2**30)"),
+        "huge_output": with_code_before(good, "bits_per_weight", "print('x' * 50_000_000)"),
+        "network": with_code_before(good, "pseudo_quantize", NETWORK),
+        "sys_exit": with_code_before(good, "bits_per_weight", "import sys\nsys.exit()"),
+    }
+    texts |= {name: nbformat.writes(nb) for name, nb in notebooks.items()}
+    folder.mkdir()
+    for name, text in texts.items():
+        (folder / f"{name}_{CHAPTER}.ipynb").write_text(text)
+    (folder / f"pdf_{CHAPTER}.ipynb").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
+    (folder / "stray_notes.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
+                                                           "nbformat_minor": 5}))
+
+
+NETWORK = """
+import socket, subprocess, sys
+try:
+    socket.create_connection(("pypi.org", 443), timeout=5).close()
+    print("network: open")
+except OSError:
+    print("network: blocked")
+status = subprocess.run([sys.executable, "-c", "import urllib.request; urllib.request.urlopen('https://pypi.org', timeout=5)"],
+                        capture_output=True).returncode
+print("subprocess network:", "blocked" if status else "open")
+"""
+
+EXPECTED = {  # student: (status, tests lost)
+    "correct": ("graded", set()),
+    "nbformat3": ("graded", set()),
+    "colab_stripped": ("graded with repairs", set()),
+    "deleted_test": ("graded with repairs", set()),
+    "edited_test": ("graded with repairs", set()),
+    "duplicated_cell": ("graded with repairs", set()),
+    "infinite_loop": ("graded", {"test_quantize_asymmetric", "test_quantize_symmetric"}),
+    "import_error": ("graded", {"test_quant_params_asymmetric", "test_quant_params_symmetric"}),
+    "memory_bomb": ("graded", {"test_dequantize"}),
+    "huge_output": ("graded", set()),
+    "network": ("graded", set()),
+    "sys_exit": ("graded", {"test_bits_per_weight"}),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("grader")
+    adversarial(folder / "in")
+    limits = Limits(cell_seconds=20, notebook_seconds=600, memory_gb=6)
+    rows = grade(folder / "in", folder / "out", workers=2, limits=limits)
+    return folder, {r["student"]: r for r in rows}
+
+
+def lost(row):
+    tests = [part.rsplit(" ", 1) for part in row["per_test"].split("; ") if part]
+    return {name for name, points in tests if points.split("/")[0] != points.split("/")[1]}
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_each_submission_gets_a_fair_grade(graded, student):
+    _, rows = graded
+    status, failing = EXPECTED[student]
+    row = rows[student]
+    assert (row["status"], lost(row)) == (status, failing), row
+    if not failing:
+        assert float(row["score"]) == FULL
+
+
+@pytest.mark.parametrize("student", ["corrupt_json", "empty", "pdf"])
+def test_unreadable_files_get_a_row_with_the_reason(graded, student):
+    _, rows = graded
+    assert rows[student]["status"] == "unreadable" and "not a notebook" in rows[student]["message"]
+
+
+def test_a_file_that_cannot_be_placed_is_listed(graded):
+    _, rows = graded
+    unplaced = [r for r in rows.values() if r["status"] == "unplaced"]
+    assert [r["file"] for r in unplaced] == ["stray_notes.ipynb"]
+
+
+def test_repairs_are_in_the_feedback_and_outputs_are_capped(graded):
+    folder, _ = graded
+    feedback = folder / "out" / "feedback"
+    assert "Repairs made before grading" in (feedback / "colab_stripped" / f"{CHAPTER}.html").read_text()
+    assert (feedback / "huge_output" / f"{CHAPTER}.html").stat().st_size < 2_000_000
+    assert "output cut by the grader" in (feedback / "huge_output" / f"{CHAPTER}.html").read_text()
+
+
+@pytest.mark.skipif(not protections()["network namespace"], reason="no network namespace on this machine")
+def test_no_network_from_a_submission(graded):
+    folder, _ = graded
+    page = (folder / "out" / "feedback" / "network" / f"{CHAPTER}.html").read_text()
+    assert "network: blocked" in page and "subprocess network: blocked" in page
+
+
+def test_running_again_resumes_and_writes_the_same_csv(graded):
+    folder, _ = graded
+    before = (folder / "out" / "grades.csv").read_text()
+    grade(folder / "in", folder / "out", workers=2, limits=Limits(cell_seconds=20, notebook_seconds=600, memory_gb=6))
+    assert (folder / "out" / "grades.csv").read_text() == before
+    assert list(csv.DictReader(before.splitlines()))[0].keys() >= {"student", "chapter", "score", "max_score",
+                                                                  "status", "message", "per_test"}
