@@ -81,12 +81,18 @@ def feedback_cell(repairs):
 def prepared(found, whole=False):
     """``(notebook, repairs)`` ready for nbgrader, or raise ValueError with the reason. Unless
     ``whole``, the chapter's experiments are left out (``graded_only``): grades do not depend on them."""
-    notebook = read_any(Path(found.path).read_text(encoding="utf-8", errors="strict"))
+    try:
+        text = Path(found.path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError("not a notebook nbformat can read (binary data, not UTF-8 text)") from error
+    notebook = read_any(text)
     notebook, repairs = repair(notebook, found.chapter)
     if not whole:
         notebook = graded_only(notebook)
     if repairs:
         notebook.cells.insert(0, feedback_cell(repairs))
+    for index, cell in enumerate(notebook.cells):  # fixed ids: the same file is the same job when resumed
+        cell.id = f"cell-{index:04d}"
     return notebook, repairs
 
 
@@ -111,7 +117,7 @@ def grade_job(found, folder, limits):
     """Grade one student's notebook for one chapter; return its CSV row (never raises)."""
     try:
         notebook, repairs = prepared(found, limits.whole)
-    except (ValueError, UnicodeDecodeError, OSError) as error:
+    except (ValueError, OSError) as error:
         return row(found, "unreadable", str(error))
     text = nbformat.writes(notebook)
     digest = hashlib.sha256(text.encode()).hexdigest()

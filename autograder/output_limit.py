@@ -5,7 +5,7 @@ land whole in the graded notebook and the feedback. This one keeps the start of 
 longer than ``max_chars`` and says how much was cut.
 """
 
-from nbconvert.preprocessors import Preprocessor
+from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer
 
 
@@ -15,7 +15,7 @@ def truncated(text, limit):
     return text[:limit] + f"\n... [output cut by the grader: {len(text) - limit:,} more characters]\n"
 
 
-class LimitOutputSize(Preprocessor):
+class LimitOutputSize(NbGraderPreprocessor):  # enabled by default, unlike nbconvert's base class
     max_chars = Integer(100_000, help="characters kept of each text output").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
