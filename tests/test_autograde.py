@@ -13,7 +13,7 @@ import importlib
 
 import pytest
 
-from autograder.course import chapters
+from autograder.course import BUILD, chapters
 from autograder.grade import autograde
 from autograder.submissions import blank, graded_only, submission
 
@@ -31,9 +31,12 @@ def graded(request, tmp_path_factory):
                    "alternative": graded_only(submission(chapter, module.ALTERNATIVE))}
     submissions |= {f"wrong_{key}": graded_only(submission(chapter, code)) for key, (code, _) in module.WRONG.items()}
     scores = autograde(chapter, submissions, tmp_path_factory.mktemp(chapter))
-    print(f"\n{chapter} scores:")
-    for student, grades in scores.items():
-        print(f"  {student:<34}{sum(s for s, _ in grades.values()):>5g} / {sum(m for _, m in grades.values()):g}")
+    lines = [f"{chapter} scores:"] + [
+        f"  {student:<34}{sum(s for s, _ in grades.values()):>5g} / {sum(m for _, m in grades.values()):g}"
+        for student, grades in scores.items()]
+    BUILD.mkdir(exist_ok=True)
+    (BUILD / f"scores_{chapter}.txt").write_text("\n".join(lines) + "\n")  # for the record; see also -s
+    print("\n" + "\n".join(lines))
     return chapter, module, scores
 
 
