@@ -111,6 +111,8 @@ def sandboxed(command, job, limits):
         stdout, stderr = process.communicate(timeout=limits.notebook_seconds)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+        # the kernel runs in a session of its own; its connection file lies in the job's folder
+        subprocess.run(["pkill", "-KILL", "-f", str(job / ".runtime")], check=False)
         process.communicate()
         raise
     finally:

@@ -7,6 +7,7 @@ give, and none affects the others. Chapter 1 keeps the run short; the grader is 
 import copy
 import csv
 import json
+import subprocess
 
 import nbformat
 import pytest
@@ -150,3 +151,14 @@ def test_running_again_resumes_and_writes_the_same_csv(graded):
     assert (folder / "out" / "grades.csv").read_text() == before
     assert list(csv.DictReader(before.splitlines()))[0].keys() >= {"student", "chapter", "score", "max_score",
                                                                   "status", "message", "per_test"}
+
+
+def test_a_notebook_over_its_time_is_stopped_with_its_kernel(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    slow = with_code_before(submission(CHAPTER), "quant_params", "import time\ntime.sleep(30)")
+    (folder / f"slow_{CHAPTER}.ipynb").write_text(nbformat.writes(slow))
+    rows = grade(folder, tmp_path / "out", workers=1, limits=Limits(cell_seconds=60, notebook_seconds=20))
+    assert [(r["student"], r["status"]) for r in rows] == [("slow", "timeout")]
+    left = subprocess.run(["pgrep", "-f", str(tmp_path / "out" / "work" / "jobs")], capture_output=True, check=False)
+    assert left.stdout == b"", "the job's kernel must not outlive it"
