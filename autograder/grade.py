@@ -24,16 +24,27 @@ c.Execute.timeout = {timeout}
 """
 
 
-def nbgrader(*args, cwd, threads=None):
-    """Run an nbgrader command; raise with its output when it fails.
+def nbgrader(*args, cwd, threads=None, attempts=2):
+    """Run an nbgrader command; raise with its traceback when it fails ``attempts`` times.
 
     ``threads`` caps the math threads of the kernels it starts (side-by-side workers must not
-    oversubscribe the cores)."""
+    oversubscribe the cores). A second attempt absorbs a transient failure to start a kernel when
+    many start at once; a real failure fails twice."""
     command = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
     env = tool_env() | ({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {})
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"nbgrader {args[0]} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    for _ in range(attempts):
+        result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+        if result.returncode == 0:
+            return
+    raise RuntimeError(f"nbgrader {args[0]} failed:\n{failure_excerpt(result.stdout + result.stderr)}")
+
+
+def failure_excerpt(text, limit=4000):
+    """The first traceback of nbgrader's output (it names the cause), else the end of the output."""
+    lines = [line for line in text.splitlines() if "checksum" not in line and "without encryption" not in line]
+    text = "\n".join(lines)
+    start = text.find("Traceback")
+    return text[start : start + limit] if start >= 0 else text[-limit:]
 
 
 def prepare(chapter, root, timeout=120):

@@ -149,10 +149,13 @@ def run_autograde(job, found, limits):
     """None when nbgrader graded the job, else ``(status, reason)``."""
     student = safe_name(found.student)
     command = nbgrader_command("autograde", found.chapter, "--student", student, "--force")
-    try:
-        result = sandboxed(command, job, limits)
-    except subprocess.TimeoutExpired:
-        return "timeout", f"grading took longer than {limits.notebook_seconds} s and was stopped"
+    for _ in range(2):  # a second attempt absorbs a transient failure to start a kernel
+        try:
+            result = sandboxed(command, job, limits)
+        except subprocess.TimeoutExpired:
+            return "timeout", f"grading took longer than {limits.notebook_seconds} s and was stopped"
+        if result.returncode == 0:
+            break
     if result.returncode != 0:
         return "crashed", f"nbgrader autograde failed: {last_line(result.stdout + result.stderr)}"
     sandboxed(nbgrader_command("generate_feedback", found.chapter, "--student", student, "--force"), job, limits)
