@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from autograder.collect import collect
 from autograder.course import source_path, tool_env
+from autograder.grade import scores
 from autograder.repair import read_any, repair
 from autograder.sandbox import Limits, sandboxed
 from autograder.submissions import graded_only
@@ -96,14 +97,6 @@ def prepared(found, whole=False):
     return notebook, repairs
 
 
-def scores(root, chapter, student):
-    from nbgrader.api import Gradebook  # noqa: PLC0415 - slow import, only needed here
-
-    with Gradebook(f"sqlite:///{root}/gradebook.db") as gradebook:
-        notebook = gradebook.find_submission_notebook(source_path(chapter).stem, chapter, student)
-        return {grade.name: (grade.score, grade.max_score) for grade in notebook.grades}
-
-
 def row(found, status, message, grades=None):
     grades = grades or {}
     return {"student": found.student or "", "chapter": found.chapter or "",
@@ -135,7 +128,7 @@ def grade_job(found, folder, limits):
     (submitted / source_path(found.chapter).name).write_text(text)
     outcome = run_autograde(job, found, limits)
     if outcome is None:
-        grades = scores(job, found.chapter, safe_name(found.student))
+        grades = scores(found.chapter, [safe_name(found.student)], job)[safe_name(found.student)]
         status = "graded with repairs" if repairs else "graded"
         result = row(found, status, "; ".join(repairs), grades)
         export_feedback(job, found, folder.parent)

@@ -14,6 +14,7 @@ import re
 import nbformat
 
 from autograder.course import release_path
+from autograder.submissions import KEPT_TAGS as SUPPORT_TAGS
 
 
 def read_any(text):
@@ -78,9 +79,6 @@ def drop_duplicates(cells, repairs):
             continue
         kept.append(cell)
     return kept
-
-
-SUPPORT_TAGS = {"setup", "reference", "provided"}
 
 
 def restore_support_cells(cells, release, repairs):
