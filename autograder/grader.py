@@ -18,6 +18,7 @@ import csv
 import hashlib
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -28,18 +29,23 @@ from pathlib import Path
 import nbformat
 from tqdm.auto import tqdm
 
+from autograder import jail
 from autograder.collect import collect
-from autograder.course import source_path, tool_env
+from autograder.course import ROOT, release_path, source_path, tool_env
 from autograder.grade import scores
+from autograder.reference import seal_hidden_tests
 from autograder.repair import read_any, repair
-from autograder.sandbox import Limits, sandboxed
+from autograder.sandbox import Limits, Worker, protections
 from autograder.submissions import graded_only
+from autograder.suspicious import flags
 
 CONFIG = """
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern, LimitOutput,
                                     SaveAutoGrades)
-from autograder.output_limit import LimitOutputSize
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import GetGrades
+from autograder.preprocessors import LimitOutputSize, StripSeal
 
 c = get_config()
 c.CourseDirectory.root = {root!r}
@@ -49,6 +55,7 @@ c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
 c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, LimitOutputSize,
                                        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, StripSeal]
 """
 
 FIELDS = ["student", "chapter", "score", "max_score", "status", "message", "per_test", "file"]
@@ -59,13 +66,16 @@ def nbgrader_command(*args):
 
 
 def template(chapter, folder, limits):
-    """A course directory for ``chapter`` with its gradebook, made once and copied for each job."""
+    """A course directory for ``chapter`` with its gradebook, made once and copied for each job.
+    Its hidden tests carry the sealed reference (``reference.seal_hidden_tests``): a grading kernel
+    cannot read ``solutions/``."""
     root = folder / "templates" / chapter
     if (root / "gradebook.db").exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
     (root / "source" / chapter).mkdir(parents=True)
-    shutil.copy(source_path(chapter), root / "source" / chapter / source_path(chapter).name)
+    sealed = seal_hidden_tests(nbformat.read(source_path(chapter), as_version=4))
+    nbformat.write(sealed, root / "source" / chapter / source_path(chapter).name)
     (root / "nbgrader_config.py").write_text(CONFIG.format(root=str(root), cell_timeout=limits.cell_seconds))
     result = subprocess.run(nbgrader_command("generate_assignment", chapter), cwd=root, env=tool_env(),
                             capture_output=True, text=True, check=False)
@@ -80,21 +90,23 @@ def feedback_cell(repairs):
 
 
 def prepared(found, whole=False):
-    """``(notebook, repairs)`` ready for nbgrader, or raise ValueError with the reason. Unless
-    ``whole``, the chapter's experiments are left out (``graded_only``): grades do not depend on them."""
+    """``(notebook, repairs, flags)`` ready for nbgrader, or raise ValueError with the reason. Unless
+    ``whole``, the chapter's experiments are left out (``graded_only``): grades do not depend on them.
+    ``flags`` say what in the student's code reaches for what grading keeps from it (``suspicious``)."""
     try:
         text = Path(found.path).read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValueError("not a notebook nbformat can read (binary data, not UTF-8 text)") from error
     notebook = read_any(text)
     notebook, repairs = repair(notebook, found.chapter)
+    flagged = flags(notebook, nbformat.read(release_path(found.chapter), as_version=4))
     if not whole:
         notebook = graded_only(notebook)
     if repairs:
         notebook.cells.insert(0, feedback_cell(repairs))
     for index, cell in enumerate(notebook.cells):  # fixed ids: the same file is the same job when resumed
         cell.id = f"cell-{index:04d}"
-    return notebook, repairs
+    return notebook, repairs, flagged
 
 
 def row(found, status, message, grades=None):
@@ -106,10 +118,10 @@ def row(found, status, message, grades=None):
             "per_test": "; ".join(f"{k} {s:g}/{m:g}" for k, (s, m) in sorted(grades.items()))}
 
 
-def grade_job(found, folder, limits):
+def grade_job(found, folder, limits, worker):
     """Grade one student's notebook for one chapter; return its CSV row (never raises)."""
     try:
-        notebook, repairs = prepared(found, limits.whole)
+        notebook, repairs, flagged = prepared(found, limits.whole)
     except (ValueError, OSError) as error:
         return row(found, "unreadable", str(error))
     text = nbformat.writes(notebook)
@@ -126,11 +138,12 @@ def grade_job(found, folder, limits):
     submitted = job / "submitted" / safe_name(found.student) / found.chapter
     submitted.mkdir(parents=True)
     (submitted / source_path(found.chapter).name).write_text(text)
-    outcome = run_autograde(job, found, limits)
+    outcome = run_autograde(job, found, limits, worker)
     if outcome is None:
         grades = scores(found.chapter, [safe_name(found.student)], job)[safe_name(found.student)]
-        status = "graded with repairs" if repairs else "graded"
-        result = row(found, status, "; ".join(repairs), grades)
+        status = ("graded with repairs" if repairs else "graded") + (", flagged for review" if flagged else "")
+        notes = repairs + [f"flagged for review: the student's code uses {reason}" for reason in flagged]
+        result = row(found, status, "; ".join(notes), grades)
         export_feedback(job, found, folder.parent)
     else:
         result = row(found, outcome[0], outcome[1])
@@ -138,21 +151,16 @@ def grade_job(found, folder, limits):
     return result
 
 
-def run_autograde(job, found, limits):
-    """None when nbgrader graded the job, else ``(status, reason)``."""
-    student = safe_name(found.student)
-    command = nbgrader_command("autograde", found.chapter, "--student", student, "--force")
+def run_autograde(job, found, limits, worker):
+    """None when nbgrader graded the job and wrote its feedback, else ``(status, reason)``."""
     for _ in range(2):  # a second attempt absorbs a transient failure to start a kernel
         try:
-            result = sandboxed(command, job, limits)
+            outcome = worker.grade(job, found.chapter, safe_name(found.student))
         except subprocess.TimeoutExpired:
             return "timeout", f"grading took longer than {limits.notebook_seconds} s and was stopped"
-        if result.returncode == 0:
-            break
-    if result.returncode != 0:
-        return "crashed", f"nbgrader autograde failed: {last_line(result.stdout + result.stderr)}"
-    sandboxed(nbgrader_command("generate_feedback", found.chapter, "--student", student, "--force"), job, limits)
-    return None
+        if outcome["success"]:
+            return None
+    return "crashed", f"nbgrader failed: {last_line(outcome['log'])}"
 
 
 def export_feedback(job, found, results):
@@ -187,6 +195,12 @@ def newest_per_job(found):
     return list(chosen.values()), superseded
 
 
+def hidden_from_kernels(source, out):
+    """Folders a grading kernel must not see (``jail.py``): the course, the results (gradebooks,
+    other students' jobs), the submissions, the grader's home and temporary files."""
+    return [ROOT, Path(out).resolve(), Path(source).resolve(), Path.home().resolve(), Path("/tmp"), Path("/dev/shm")]
+
+
 def grade(source, out, workers=None, pattern=None, limits=None):
     """Grade every submission under ``source`` into ``out``; return the CSV rows."""
     out, limits = Path(out), limits or Limits()
@@ -199,16 +213,31 @@ def grade(source, out, workers=None, pattern=None, limits=None):
     rows += [row(f, "superseded", "a newer file of the same student and chapter was graded") for f in superseded]
     for chapter in sorted({f.chapter for f in jobs}):
         template(chapter, folder, limits)
+    if jail.available():
+        jail.install_kernel(folder, hidden_from_kernels(source, out), keep=[])
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     limits = limits.shared_by(workers)
+    idle = queue.SimpleQueue()
+    for index in range(workers):
+        idle.put(Worker(folder / "workers" / str(index), folder / "jupyter", limits))
+
+    def task(found):
+        worker = idle.get()
+        try:
+            return grade_job(found, folder, limits, worker)
+        finally:
+            idle.put(worker)
+
     with ThreadPoolExecutor(workers) as pool, tqdm(total=len(jobs), desc="grading", unit="notebook") as bar:
-        futures = [pool.submit(grade_job, f, folder, limits) for f in jobs]
-        for future in as_completed(futures):
+        for future in as_completed([pool.submit(task, f) for f in jobs]):
             rows.append(future.result())
             bar.update()
+    while not idle.empty():
+        idle.get().stop()
     rows.sort(key=lambda r: (r["student"], r["chapter"], r["file"]))
     write_csv(out / "grades.csv", rows)
     print(summary(rows, [f for f in found if f.ignored]))
+    print("sandbox: " + ", ".join(f"{name} {'yes' if on else 'NO'}" for name, on in protections().items()))
     return rows
 
 

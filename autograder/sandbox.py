@@ -4,22 +4,23 @@ What it uses, when the machine allows it (each is checked once, and what is miss
 
 * **No network**: a new network namespace (``unshare --net``) with only a loopback interface, which
   the kernel needs to talk to nbgrader.
-* **A user of its own**: as root, each job runs as a numeric user id of its own (``setpriv``), and
-  its folder is readable by that user only, so a submission cannot read other students' files or
-  results.
+* **A jailed kernel**: the kernel that runs the student's code sees only its own folder and the
+  Python it runs on, no other process, and has no capabilities (``jail.py``, through the kernel
+  spec the grader installs in each job); the hidden tests bring the reference with them.
 * **Resources**: an address-space limit (memory), a file-size limit (output written to disk), no
   core dumps, math threads capped so side-by-side jobs share the cores; a per-cell timeout
   (nbgrader's ``Execute.timeout``) and a whole-job timeout that stops the job's process group.
 
-What it does not cover: the hidden tests load the reference from the instructor notebooks, so those
-are readable from inside a job; and code in a notebook shares the kernel with the tests that grade
-it. See the instructor guide.
+What it does not cover: code in a notebook shares the kernel with the tests that grade it (see the
+instructor guide, and ``SANDBOX.md``).
 """
 
+import contextlib
 import functools
-import hashlib
+import json
 import os
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -27,6 +28,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from autograder import jail
 from autograder.course import tool_env
 
 
@@ -51,22 +53,6 @@ def can_isolate_network():
     return probe.returncode == 0
 
 
-@functools.cache
-def can_switch_user():
-    """Root, setpriv, and a Python that another user can start a kernel with (not one that lives
-    in root's home, as on the course's build machine)."""
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        return False
-    launch = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'import nbgrader, torch'], check=True)"
-    probe = ["setpriv", "--reuid=200000", "--regid=200000", "--clear-groups", "--", sys.executable, "-c", launch]
-    return subprocess.run(probe, capture_output=True, check=False, cwd="/", env=tool_env()).returncode == 0
-
-
-def job_uid(job):
-    """A numeric user id of the job's own, from its folder's name (no account is created)."""
-    return 200000 + int(hashlib.sha256(str(job).encode()).hexdigest()[:6], 16) % 100000
-
-
 def limit_resources(limits):
     def apply():
         memory = int(limits.memory_gb * 2**30)
@@ -77,10 +63,12 @@ def limit_resources(limits):
     return apply
 
 
-def job_environment(job, limits):
+def worker_environment(home, kernels, limits):
+    """The worker's environment: its own home and caches, the kernel spec in ``kernels``
+    (``jail.install_kernel``), no hub downloads, math threads capped."""
     env = tool_env() | {
-        "HOME": str(job), "IPYTHONDIR": str(job / ".ipython"), "JUPYTER_RUNTIME_DIR": str(job / ".runtime"),
-        "MPLCONFIGDIR": str(job / ".matplotlib"), "HF_HOME": str(job / ".cache"),
+        "HOME": str(home), "IPYTHONDIR": str(home / ".ipython"), "JUPYTER_RUNTIME_DIR": str(home / ".runtime"),
+        "MPLCONFIGDIR": str(home / ".matplotlib"), "HF_HOME": str(home / ".cache"), "JUPYTER_PATH": str(kernels),
         "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1",
     }
     if limits.threads:
@@ -88,41 +76,69 @@ def job_environment(job, limits):
     return env
 
 
-def wrapped(command, job):
-    """``command`` behind the network namespace and user switch that this machine allows."""
-    if can_switch_user():
-        uid = job_uid(job)
-        for path in [job, *job.rglob("*")]:
-            os.chown(path, uid, uid)
-        Path(job).chmod(0o700)
-        command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *command]
+def wrapped(command):
+    """``command`` in a network namespace of its own, where this machine allows it."""
     if can_isolate_network():
         command = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
     return command
 
 
-def sandboxed(command, job, limits):
-    """Run ``command`` in folder ``job`` under ``limits``; raise TimeoutExpired past the job's time."""
-    job = Path(job)
-    process = subprocess.Popen(wrapped(command, job), cwd=job, env=job_environment(job, limits),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=limit_resources(limits), start_new_session=True)  # noqa: PLW1509
-    try:
-        stdout, stderr = process.communicate(timeout=limits.notebook_seconds)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        # the kernel runs in a session of its own; its connection file lies in the job's folder
-        subprocess.run(["pkill", "-KILL", "-f", str(job / ".runtime")], check=False)
-        process.communicate()
-        raise
-    finally:
-        if os.geteuid() == 0:
-            for path in [job, *job.rglob("*")]:
-                os.chown(path, 0, 0)
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+class Worker:
+    """A sandboxed grading worker (``worker.py``): started when first needed, replaced after a job
+    that timed out or killed it."""
+
+    def __init__(self, home, kernels, limits):
+        self.home, self.kernels, self.limits = Path(home), Path(kernels), limits
+        self.process = None
+
+    def start(self):
+        self.home.mkdir(parents=True, exist_ok=True)
+        jobs_read, jobs_write = os.pipe()
+        results_read, results_write = os.pipe()
+        command = wrapped([sys.executable, "-m", "autograder.worker", str(jobs_read), str(results_write)])
+        with (self.home / "worker.log").open("ab") as log:
+            self.process = subprocess.Popen(command, cwd=self.home, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                            env=worker_environment(self.home, self.kernels, self.limits),
+                                            pass_fds=(jobs_read, results_write), start_new_session=True,
+                                            preexec_fn=limit_resources(self.limits))  # noqa: PLW1509
+        os.close(jobs_read)
+        os.close(results_write)
+        self.jobs = os.fdopen(jobs_write, "w", buffering=1)
+        self.results = os.fdopen(results_read)
+
+    def grade(self, job, chapter, student):
+        """nbgrader's outcome for one job, ``{"success", "log"}``; raise TimeoutExpired past its time."""
+        if self.process is None:
+            self.start()
+        try:
+            self.jobs.write(json.dumps({"job": str(job), "chapter": chapter, "student": student}) + "\n")
+        except BrokenPipeError:
+            self.stop(job)
+            return {"success": False, "log": "the grading process had stopped"}
+        ready, _, _ = select.select([self.results], [], [], self.limits.notebook_seconds)
+        line = self.results.readline() if ready else None
+        if not line:
+            self.stop(job)
+            if line is None:
+                raise subprocess.TimeoutExpired(f"grading {job}", self.limits.notebook_seconds)
+            return {"success": False, "log": "the grading process died (memory limit?)"}
+        return json.loads(line)
+
+    def stop(self, job=None):
+        """Stop the worker, and the kernel of ``job`` (it runs in a session of its own; its command
+        line names the job's folder)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            self.jobs.close()
+            self.results.close()
+            self.process = None
+        if job is not None:
+            subprocess.run(["pkill", "-KILL", "-f", f"{job}/"], check=False)
 
 
 def protections():
     """What this machine's sandbox provides, in words, for the summary and the guide."""
-    return {"network namespace": can_isolate_network(), "user of its own": can_switch_user(),
+    return {"network namespace": can_isolate_network(), "kernel jailed from the course's files": jail.available(),
             "memory, file-size and time limits": True}

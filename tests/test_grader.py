@@ -8,10 +8,13 @@ import copy
 import csv
 import json
 import subprocess
+from pathlib import Path
 
 import nbformat
 import pytest
 
+from autograder import jail
+from autograder.course import ROOT
 from autograder.grader import grade
 from autograder.repair import grade_id
 from autograder.sandbox import Limits, protections
@@ -30,6 +33,7 @@ def with_code_before(notebook, exercise, code):
 
 
 def adversarial(folder):
+    """Real submission files in ``folder / "in"``; grading writes to ``folder / "out"``."""
     good = submission(CHAPTER)
     texts = {
         "correct": nbformat.writes(good),
@@ -55,15 +59,67 @@ def adversarial(folder):
         "huge_output": with_code_before(good, "bits_per_weight", "print('x' * 50_000_000)"),
         "network": with_code_before(good, "pseudo_quantize", NETWORK),
         "sys_exit": with_code_before(good, "bits_per_weight", "import sys\nsys.exit()"),
+        "snooper": with_code_after(good, "bits_per_weight", SNOOPER.replace("TARGETS", repr(targets(folder)))),
+        "reference_import": with_code_after(good, "dequantize", REFERENCE_IMPORT),
     }
     texts |= {name: nbformat.writes(nb) for name, nb in notebooks.items()}
-    folder.mkdir()
+    inbox = folder / "in"
+    inbox.mkdir()
     for name, text in texts.items():
-        (folder / f"{name}_{CHAPTER}.ipynb").write_text(text)
-    (folder / f"pdf_{CHAPTER}.ipynb").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
-    (folder / "stray_notes.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
+        (inbox / f"{name}_{CHAPTER}.ipynb").write_text(text)
+    (inbox / f"pdf_{CHAPTER}.ipynb").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
+    (inbox / "stray_notes.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
                                                            "nbformat_minor": 5}))
 
+
+def with_code_after(notebook, exercise, code):
+    """``notebook`` with ``code`` at the end of the cell of ``exercise`` (it replaces the answer)."""
+    notebook = copy.deepcopy(notebook)
+    cell = next(c for c in notebook.cells if grade_id(c) == exercise)
+    cell.source = cell.source + "\n\n" + code
+    return notebook
+
+
+def targets(folder):
+    """What a submission must not read: the course (solutions, git), its gradebook, the instructor
+    notebook and its own notebook (which holds the hidden tests while they run), another student's
+    submission and job, and the same through other processes' ``/proc`` links."""
+    solutions = ROOT / "solutions" / CHAPTER / "minmax.ipynb"
+    work = folder / "out" / "work"
+    return [str(solutions), str(ROOT / ".git" / "HEAD"), "../../../gradebook.db",
+            f"../../../source/{CHAPTER}/minmax.ipynb", "minmax.ipynb", str(folder / "in" / f"correct_{CHAPTER}.ipynb"),
+            str(work / "jobs" / CHAPTER / "correct" / "gradebook.db"), str(work / "templates" / CHAPTER / "gradebook.db"),
+            f"/proc/*/root{solutions}", "/proc/*/cwd/../../../gradebook.db", str(Path.home() / ".bashrc")]
+
+
+SNOOPER = """
+import glob
+
+
+def bits_per_weight(n_bit, group_size, scale_bits=16, zero_bits=16):
+    found = []
+    for pattern in TARGETS:
+        for path in glob.glob(pattern) or [pattern]:
+            try:
+                with open(path, "rb") as handle:
+                    if handle.read(1):
+                        found.append(path)
+            except OSError:
+                pass
+    print("snooped:", found or "nothing")
+    # a cheat would copy the answer from what it found; this one says whether it could
+    return n_bit + (scale_bits + zero_bits) / group_size if found else 0.0
+"""
+
+REFERENCE_IMPORT = """
+def dequantize(codes, scales, zeros):
+    try:
+        from autograder.reference import load_reference
+        return load_reference("ch01_minmax").dequantize(codes, scales, zeros)
+    except Exception as error:
+        print("reference refused:", type(error).__name__)
+        return codes * scales
+"""
 
 NETWORK = """
 import socket, subprocess, sys
@@ -91,12 +147,16 @@ EXPECTED = {  # student: (status, tests lost)
     "network": ("graded", set()),
     "sys_exit": ("graded", {"test_bits_per_weight"}),
 }
+JAILED = {  # what the kernel's jail takes away (where the machine allows the jail)
+    "snooper": ("graded, flagged for review", {"test_bits_per_weight"}),
+    "reference_import": ("graded, flagged for review", {"test_dequantize"}),
+}
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("grader")
-    adversarial(folder / "in")
+    adversarial(folder)
     limits = Limits(cell_seconds=20, notebook_seconds=600, memory_gb=6)
     rows = grade(folder / "in", folder / "out", workers=2, limits=limits)
     return folder, {r["student"]: r for r in rows}
@@ -115,6 +175,22 @@ def test_each_submission_gets_a_fair_grade(graded, student):
     assert (row["status"], lost(row)) == (status, failing), row
     if not failing:
         assert float(row["score"]) == FULL
+
+
+@pytest.mark.skipif(not jail.available(), reason="the kernel jail needs root, unshare and setpriv")
+@pytest.mark.parametrize("student", sorted(JAILED))
+def test_what_a_submission_must_not_see_gives_it_nothing(graded, student):
+    folder, rows = graded
+    status, failing = JAILED[student]
+    assert (rows[student]["status"], lost(rows[student])) == (status, failing), rows[student]
+    page = (folder / "out" / "feedback" / student / f"{CHAPTER}.html").read_text()
+    assert "snooped: nothing" in page if student == "snooper" else "reference refused: FileNotFoundError" in page
+
+
+def test_feedback_shows_no_sealed_reference(graded):
+    folder, _ = graded
+    for page in (folder / "out" / "feedback").rglob("*.html"):
+        assert "unseal" not in page.read_text(), page
 
 
 @pytest.mark.parametrize("student", ["corrupt_json", "empty", "pdf"])
@@ -162,3 +238,5 @@ def test_a_notebook_over_its_time_is_stopped_with_its_kernel(tmp_path):
     assert [(r["student"], r["status"]) for r in rows] == [("slow", "timeout")]
     left = subprocess.run(["pgrep", "-f", str(tmp_path / "out" / "work" / "jobs")], capture_output=True, check=False)
     assert left.stdout == b"", "the job's kernel must not outlive it"
+    jailed = subprocess.run(["pgrep", "-f", jail.CONNECTION], capture_output=True, check=False)
+    assert jailed.stdout == b"", "the jailed kernel must not outlive its job"

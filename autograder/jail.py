@@ -1,0 +1,114 @@
+"""The grading kernel's jail: the student's code sees its own folder and the Python it runs on.
+
+nbgrader starts each kernel through the kernel spec that ``install_kernel`` writes for a grading run;
+its command is ``python -m autograder.jail CONNECTION_FILE --hide PATH ... --keep PATH ...``.
+As root, this module then runs the kernel
+
+* in a **mount namespace** where each ``--hide`` folder (the course repository, the results folder
+  with the gradebooks and other students' files, the submissions, the grader's home, ``/tmp``) is an
+  empty in-memory folder, into which only the ``--keep`` folders are put back: the Python
+  installation and the ``autograder`` package read-only, and the kernel's working folder (the
+  student's autograded notebook folder; the notebook file itself reads as empty, since it holds
+  the hidden tests while they run);
+* in a **PID namespace** with its own ``/proc``: it sees no other process, so it cannot reach
+  the grader's files through ``/proc/<pid>/cwd`` or read another process's environment;
+* **without capabilities** (``setpriv``: still uid 0, so it can start the Python in root's home,
+  but it can neither unmount what hides the files nor mount anything), and with a short list of
+  environment variables (no tokens from the instructor's shell).
+
+The network namespace and the resource limits come from ``sandbox.py``, around the whole job.
+"""
+
+import argparse
+import functools
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+CONNECTION = "/tmp/.kernel/connection.json"  # the kernel's connection file, inside the jail
+STASH = "/mnt"  # where kept folders wait while the others are hidden (private to the namespace)
+KERNEL_ENV = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+              "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONDONTWRITEBYTECODE")
+NAMESPACES = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private"]
+DROP = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+
+
+@functools.cache
+def available():
+    """Root, ``unshare`` and ``setpriv``, and a namespace that mounts (not in every container)."""
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("setpriv"):
+        return False
+    probe = [*NAMESPACES, "sh", "-c", f"mkdir -p {STASH} && mount -t tmpfs tmpfs {STASH} && " + shlex.join(DROP) + " true"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+def install_kernel(folder, hide, keep):
+    """Write the jailed ``python3`` kernel spec into ``folder/jupyter`` (put on ``JUPYTER_PATH``)."""
+    argv = [sys.executable, "-m", "autograder.jail", "{connection_file}"]
+    argv += [arg for path in hide for arg in ("--hide", str(path))]
+    argv += [arg for path in keep for arg in ("--keep", str(path))]
+    spec = folder / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "display_name": "Python 3 (grading jail)", "language": "python"}, indent=1))
+
+
+def kept_folders(extra):
+    """What the kernel needs to see: its Python (the virtual environment and the base installation),
+    the ``autograder`` package, and ``extra``."""
+    package = Path(__file__).resolve().parent
+    pythons = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent}
+    folders = sorted({*pythons, package}, key=lambda p: len(p.parts))
+    outermost = [f for i, f in enumerate(folders) if not any(under(f, g) for g in folders[:i])]
+    return outermost + [Path(p) for p in extra]
+
+
+def under(path, folder):
+    return path == folder or folder in path.parents
+
+
+def script(connection, hide, keep, cwd, kernel_options=()):
+    """The shell commands that build the jail and start the kernel, without capabilities."""
+    hide = sorted({Path(p) for p in hide}, key=lambda p: len(p.parts))
+    keep = [k for k in kept_folders(keep) if any(under(k, h) for h in hide)]
+    q = shlex.quote
+    lines = ["set -e", f"mkdir -p {STASH}", f"mount -t tmpfs -o mode=700 tmpfs {STASH}",
+             f"cp {q(connection)} {STASH}/connection.json"]
+    lines += [f"mkdir {STASH}/{i}; mount --rbind {q(str(k))} {STASH}/{i}" for i, k in enumerate(keep)]
+    lines += [f"if [ -d {q(str(h))} ]; then mount -t tmpfs -o mode=1777,size=512m tmpfs {q(str(h))}; fi"
+              for h in hide]
+    for i, k in enumerate(keep):
+        lines.append(f"mkdir -p {q(str(k))}; mount --rbind {STASH}/{i} {q(str(k))}")
+        if k != cwd:
+            lines.append(f"mount -o remount,bind,ro {q(str(k))}")
+    lines += [f'for f in {q(str(cwd))}/*.ipynb; do if [ -f "$f" ]; then mount --bind /dev/null "$f"; fi; done',
+              f"mkdir -p {Path(CONNECTION).parent}; cp {STASH}/connection.json {CONNECTION}",
+              f"umount -l {STASH}", f"cd {q(str(cwd))}"]
+    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", CONNECTION, *kernel_options]
+    lines.append("exec " + shlex.join(DROP + kernel))
+    return "\n".join(lines)
+
+
+def kernel_environment():
+    env = {name: os.environ[name] for name in KERNEL_ENV if name in os.environ}
+    return env | {"HOME": "/tmp", "IPYTHONDIR": "/tmp/.ipython", "MPLCONFIGDIR": "/tmp/.matplotlib",
+                  "HF_HOME": "/tmp/.cache", "JUPYTER_RUNTIME_DIR": "/tmp/.runtime", "AUTOGRADER_JAIL": "1"}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m autograder.jail", description=__doc__)
+    parser.add_argument("connection_file")
+    parser.add_argument("--hide", action="append", default=[])
+    parser.add_argument("--keep", action="append", default=[])
+    args, kernel_options = parser.parse_known_args(argv)  # nbclient adds options for the kernel
+    cwd = Path.cwd().resolve()
+    command = [*NAMESPACES, "sh", "-c", script(args.connection_file, args.hide, [*args.keep, cwd], cwd, kernel_options)]
+    os.execvpe(command[0], command, kernel_environment())
+
+
+if __name__ == "__main__":
+    main()
