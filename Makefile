@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 BOOK   := $(VENV)/bin/jupyter-book build _build/src --config $(CURDIR)/_config.yml --toc $(CURDIR)/_toc.yml --path-output $(CURDIR)
 
-.PHONY: all venv release book test lint bench clean
+.PHONY: all venv release book test lint bench bench-grading clean
 
 all: release book
 
@@ -36,6 +36,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m autograder.bench
+
+bench-grading: $(STAMP)
+	$(PY) -m autograder.bench grading --students 30
 
 clean:
 	rm -rf _build

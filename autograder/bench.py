@@ -1,14 +1,21 @@
 """``python -m autograder.bench``: seconds per chapter to execute, release, build the book, autograde,
 and the speed of the scale search and of the whole-model quantization pipeline.
 
+``python -m autograder.bench grading [--students 30]``: the instructor's command against plain
+sequential nbgrader on the same submissions (``--students`` per chapter, every chapter).
+
 Prints one table. Each figure is one measured run on this machine (no warm-up): the numbers a
 newcomer will see.
 """
 
+import argparse
+import csv
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+import nbformat
 
 from autograder.course import ROOT, chapters
 from autograder.grade import nbgrader, prepare, submit
@@ -72,7 +79,60 @@ def pipeline_rows(n_bit=4):
     return rows
 
 
-def main():
+def grading_rows(students):
+    """Seconds to grade ``students`` submissions of every chapter (autograde + feedback): plain
+    ``nbgrader`` one chapter after another, one student after another, in one course directory per
+    chapter, against ``python -m autograder grade`` with a worker per CPU; and whether their scores
+    agree."""
+    from autograder.grade import scores  # noqa: PLC0415
+    from autograder.grader import grade  # noqa: PLC0415 - only this figure needs it
+
+    names = [f"student{i:03d}" for i in range(students)]
+    rows, plain = [], {}
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        (folder / "in").mkdir()
+        for chapter in chapters():
+            text = nbformat.writes(submission(chapter))
+            for name in names:
+                (folder / "in" / f"{name}_{chapter}.ipynb").write_text(text)
+
+        def sequential():
+            for chapter in chapters():
+                root = folder / "plain" / chapter
+                prepare(chapter, root)
+                submit(chapter, {name: graded_only(submission(chapter)) for name in names}, root)
+                nbgrader("autograde", chapter, cwd=root)
+                nbgrader("generate_feedback", chapter, cwd=root)
+                plain.update({(name, chapter): sum(s for s, _ in grades.values())
+                              for name, grades in scores(chapter, names, root).items()})
+
+        before = seconds(sequential)
+        after = seconds(lambda: grade(folder / "in", folder / "out"))
+        with (folder / "out" / "grades.csv").open() as handle:
+            ours = {(r["student"], r["chapter"]): float(r["score"]) for r in csv.DictReader(handle)}
+    label = f"{students} x {len(chapters())} submissions"
+    rows.append(("all", f"grade {label}: nbgrader, sequential", before))
+    rows.append(("all", f"grade {label}: python -m autograder grade", after))
+    rows.append(("all", "speed-up (ratio of the two)", before / after))
+    rows.append(("all", "same scores (1 = yes)", float(ours == plain)))
+    return rows
+
+
+def show(rows):
+    print(f"\n{'chapter':<14}{'step':<60}{'value':>8}")
+    for chapter, step, value in rows:
+        print(f"{chapter:<14}{step:<60}{value:>8.2f}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m autograder.bench", description=__doc__)
+    parser.add_argument("what", nargs="?", choices=["all", "grading"], default="all")
+    parser.add_argument("--students", type=int, default=30, help="submissions per chapter (grading)")
+    args = parser.parse_args(argv)
+    if args.what == "grading":
+        show(grading_rows(args.students))
+        return
     rows = []
     for chapter in chapters():
         with tempfile.TemporaryDirectory() as folder:
@@ -84,9 +144,7 @@ def main():
     rows += pipeline_rows()
     rows.append(("all", "book pages (execute + strip)", seconds(lambda: write_pages(chapters(), STAGE))))
     rows.append(("all", "book: make book (pages + jupyter-book -W)", seconds(book_build)))
-    print(f"\n{'chapter':<14}{'step':<56}{'seconds':>8}")
-    for chapter, step, value in rows:
-        print(f"{chapter:<14}{step:<56}{value:>8.2f}")
+    show(rows)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -160,7 +161,7 @@ def run_autograde(job, found, limits, worker):
             return "timeout", f"grading took longer than {limits.notebook_seconds} s and was stopped"
         if outcome["success"]:
             return None
-    return "crashed", f"nbgrader failed: {last_line(outcome['log'])}"
+    return "crashed", f"nbgrader failed: {cause(outcome['log'])}"
 
 
 def export_feedback(job, found, results):
@@ -171,9 +172,14 @@ def export_feedback(job, found, results):
         shutil.copy(html, target)
 
 
-def last_line(text):
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no message"
+def cause(log):
+    """The line of nbgrader's log that names what went wrong: its last exception, not the
+    "see the above traceback" that nbgrader adds."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"[\w.]*(Error|Exception|Exit)\b.*:", line)
+              and "NbGraderException" not in line]
+    found = errors[-1] if errors else (lines[-1] if lines else "no message")
+    return found[:300]
 
 
 def safe_name(student):

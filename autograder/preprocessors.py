@@ -8,6 +8,7 @@ longer than ``max_chars`` and says how much was cut.
 shows the hidden tests without it.
 """
 
+import json
 import re
 
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -29,10 +30,14 @@ class LimitOutputSize(NbGraderPreprocessor):  # enabled by default, unlike nbcon
         for output in cell.get("outputs", []):
             if "text" in output:
                 output["text"] = truncated("".join(output["text"]), self.max_chars)
-            for key, value in output.get("data", {}).items():
-                if key.startswith("text/") or key.endswith("json"):
-                    output["data"][key] = truncated("".join(value) if isinstance(value, list) else str(value),
-                                                    self.max_chars)
+            data = output.get("data", {})
+            for key, value in list(data.items()):
+                if isinstance(value, dict):  # a JSON document (widgets, Vega): whole or not at all
+                    if len(json.dumps(value)) > self.max_chars:
+                        del data[key]
+                        data.setdefault("text/plain", f"[output cut by the grader: {key} too large]")
+                elif key.startswith("text/") or key.endswith("json"):
+                    data[key] = truncated("".join(value) if isinstance(value, list) else str(value), self.max_chars)
         return cell, resources
 
 

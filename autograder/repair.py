@@ -44,8 +44,15 @@ def defines(source, name):
     return re.search(rf"^\s*def\s+{re.escape(name)}\s*\(", source, re.MULTILINE) is not None
 
 
-def similarity(a, b):
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+def similarity(a, b, floor=0.0):
+    """difflib's ratio of ``a`` and ``b``; 0 as soon as a cheap upper bound shows it is below
+    ``floor`` (provided cells hold tens of kilobytes: the full ratio costs seconds)."""
+    if a == b:
+        return 1.0
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    if matcher.real_quick_ratio() < floor or matcher.quick_ratio() < floor:
+        return 0.0
+    return matcher.ratio()
 
 
 def find_match(released, cells, taken):
@@ -55,7 +62,7 @@ def find_match(released, cells, taken):
         name = defined_function(released.source)
         named = [i for i in candidates if name and defines(cells[i].source, name)]
         return named[-1] if named else None
-    scored = [(similarity(released.source, cells[i].source), i) for i in candidates]
+    scored = [(similarity(released.source, cells[i].source, 0.6), i) for i in candidates]
     best = max(scored, default=(0, None))
     return best[1] if best[0] >= 0.6 else None
 
@@ -89,11 +96,11 @@ def restore_support_cells(cells, release, repairs):
         if not tags or released.cell_type != "code":
             continue
         tagged = [c for c in cells if c.cell_type == "code" and tags & set(c.metadata.get("tags", []))
-                  and similarity(c.source, released.source) >= 0.9]
+                  and similarity(c.source, released.source, 0.9) >= 0.9]
         if tagged:
             continue
         close = [c for c in cells if c.cell_type == "code" and not grade_id(c)
-                 and similarity(c.source, released.source) >= 0.9]
+                 and similarity(c.source, released.source, 0.9) >= 0.9]
         if close:
             close[0].metadata["tags"] = list(released.metadata.get("tags", []))
             continue

@@ -14,11 +14,11 @@ import nbformat
 import pytest
 
 from autograder import jail
-from autograder.course import ROOT
+from autograder.course import ROOT, chapters, source_path
 from autograder.grader import grade
 from autograder.repair import grade_id
 from autograder.sandbox import Limits, protections
-from autograder.submissions import submission
+from autograder.submissions import blank, submission
 
 CHAPTER = "ch01_minmax"
 FULL = 11.0
@@ -240,3 +240,19 @@ def test_a_notebook_over_its_time_is_stopped_with_its_kernel(tmp_path):
     assert left.stdout == b"", "the job's kernel must not outlive it"
     jailed = subprocess.run(["pgrep", "-f", jail.CONNECTION], capture_output=True, check=False)
     assert jailed.stdout == b"", "the jailed kernel must not outlive its job"
+
+
+def test_every_chapter_grades_the_reference_in_full_and_the_blank_at_zero(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for chapter in chapters():
+        (inbox / f"reference_{chapter}.ipynb").write_text(nbformat.writes(submission(chapter)))
+        (inbox / f"blank_{chapter}.ipynb").write_text(nbformat.writes(blank(chapter)))
+    rows = grade(inbox, tmp_path / "out", workers=2)
+    got = {(r["student"], r["chapter"]): (r["status"], float(r["score"]), float(r["max_score"])) for r in rows}
+    for chapter in chapters():
+        points = sum(c.metadata["nbgrader"]["points"] for c in nbformat.read(source_path(chapter), as_version=4).cells
+                     if c.metadata.get("nbgrader", {}).get("grade"))
+        assert got[("reference", chapter)] == ("graded", points, points)
+        assert got[("blank", chapter)] == ("graded", 0.0, points)
+        assert (tmp_path / "out" / "feedback" / "reference" / f"{chapter}.html").stat().st_size > 0
