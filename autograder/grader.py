@@ -6,8 +6,9 @@
    duplicated graded cells; the repairs head the student's feedback.
 3. **Grade** with the real nbgrader, one job per student and chapter, ``--workers`` at a time: each
    job is a copy of the chapter's course directory (its own gradebook, made once per chapter by
-   ``nbgrader generate_assignment``) in which ``nbgrader autograde`` and ``generate_feedback`` run
-   inside the sandbox of ``sandbox.py``.
+   ``nbgrader generate_assignment`` from the instructor notebook with its reference sealed into the
+   hidden tests) in which a sandboxed worker (``sandbox.Worker``, ``worker.py``) runs nbgrader's
+   ``autograde`` and ``generate_feedback``; the kernel is jailed (``jail.py``).
 4. **Report**: ``RESULTS/grades.csv``, ``RESULTS/feedback/<student>/<chapter>.html`` and a summary.
 
 A job's result is kept in its folder with the hash of what was graded, so running the command
