@@ -106,7 +106,7 @@ def bits_per_weight(n_bit, group_size, scale_bits=16, zero_bits=16):
                         found.append(path)
             except OSError:
                 pass
-    print("snooped:", found or "nothing")
+    print(f"snooped: {found or 'nothing'}")  # one write: a stream may be cut between writes
     # a cheat would copy the answer from what it found; this one says whether it could
     return n_bit + (scale_bits + zero_bits) / group_size if found else 0.0
 """
@@ -117,7 +117,7 @@ def dequantize(codes, scales, zeros):
         from autograder.reference import load_reference
         return load_reference("ch01_minmax").dequantize(codes, scales, zeros)
     except Exception as error:
-        print("reference refused:", type(error).__name__)
+        print(f"reference refused: {type(error).__name__}")
         return codes * scales
 """
 
@@ -130,7 +130,7 @@ except OSError:
     print("network: blocked")
 status = subprocess.run([sys.executable, "-c", "import urllib.request; urllib.request.urlopen('https://pypi.org', timeout=5)"],
                         capture_output=True).returncode
-print("subprocess network:", "blocked" if status else "open")
+print(f"subprocess network: {'blocked' if status else 'open'}")
 """
 
 EXPECTED = {  # student: (status, tests lost)
