@@ -6,7 +6,7 @@ What it uses, when the machine allows it (each is checked once, and what is miss
   the kernel needs to talk to nbgrader.
 * **A jailed kernel**: the kernel that runs the student's code sees only its own folder and the
   Python it runs on, no other process, and has no capabilities (``jail.py``, through the kernel
-  spec the grader installs in each job); the hidden tests bring the reference with them.
+  spec the grader writes once per run); the hidden tests bring the reference with them.
 * **Resources**: an address-space limit (memory), a file-size limit (output written to disk), no
   core dumps, math threads capped so side-by-side jobs share the cores; a per-cell timeout
   (nbgrader's ``Execute.timeout``) and a whole-job timeout that stops the job's process group.
