@@ -33,10 +33,10 @@ from tqdm.auto import tqdm
 
 from autograder import jail
 from autograder.collect import collect
-from autograder.course import ROOT, release_path, source_path, tool_env
+from autograder.course import ROOT, source_path, tool_env
 from autograder.grade import scores
 from autograder.reference import seal_hidden_tests
-from autograder.repair import read_any, repair
+from autograder.repair import read_any, release_notebook, repair
 from autograder.sandbox import Limits, Worker, protections
 from autograder.submissions import graded_only
 from autograder.suspicious import flags
@@ -101,7 +101,7 @@ def prepared(found, whole=False):
         raise ValueError("not a notebook nbformat can read (binary data, not UTF-8 text)") from error
     notebook = read_any(text)
     notebook, repairs = repair(notebook, found.chapter)
-    flagged = flags(notebook, nbformat.read(release_path(found.chapter), as_version=4))
+    flagged = flags(notebook, release_notebook(found.chapter))
     if not whole:
         notebook = graded_only(notebook)
     if repairs:

@@ -67,13 +67,13 @@ SEAL_CALL = '__import__("autograder.reference", fromlist=["unseal"]).unseal'
 _sealed = {}  # chapter -> (file name of the hidden cell that unsealed it, its reference namespace)
 
 
-def reference_sources(chapter, notebook=None):
+def reference_sources(chapter):
     """The sources of the reference cells of ``chapter``, provided code pasted in."""
     import nbformat  # noqa: PLC0415 - instructor side only (slow import)
 
     from autograder.provided import expand  # noqa: PLC0415 - provided imports this module
 
-    notebook = expand(notebook or nbformat.read(source_path(chapter), as_version=4))
+    notebook = expand(nbformat.read(source_path(chapter), as_version=4))
     return [cell.source for cell in notebook.cells if is_reference_cell(cell)]
 
 

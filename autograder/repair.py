@@ -9,6 +9,7 @@ graded cells, and returns the list of repairs for the student's feedback.
 """
 
 import difflib
+import functools
 import re
 
 import nbformat
@@ -110,9 +111,15 @@ def restore_support_cells(cells, release, repairs):
         repairs.append(f"re-inserted a deleted cell of provided code ({', '.join(sorted(tags))})")
 
 
+@functools.cache
+def release_notebook(chapter):
+    """The chapter's student notebook as released, read once per run (callers only read it)."""
+    return nbformat.read(release_path(chapter), as_version=4)
+
+
 def repair(notebook, chapter):
     """``(repaired notebook, repairs)`` for a submission of ``chapter``; ``notebook`` is changed."""
-    release = nbformat.read(release_path(chapter), as_version=4)
+    release = release_notebook(chapter)
     repairs = []
     cells = drop_duplicates(list(notebook.cells), repairs)
     restore_support_cells(cells, release, repairs)
@@ -148,5 +155,5 @@ def repair(notebook, chapter):
         if released is not None and released.metadata["nbgrader"].get("grade") and cell.source != released.source:
             repairs.append(f"test cell '{key}' was edited: graded with the original tests")
     notebook.cells = cells
-    notebook.metadata["kernelspec"] = release.metadata.get("kernelspec", {})
+    notebook.metadata["kernelspec"] = dict(release.metadata.get("kernelspec", {}))
     return notebook, repairs

@@ -24,11 +24,12 @@ CHAPTER = "ch01_minmax"
 FULL = 11.0
 
 
-def with_code_before(notebook, exercise, code):
-    """``notebook`` with ``code`` run at the top of the cell of ``exercise``."""
+def with_code(notebook, exercise, before="", after=""):
+    """``notebook`` with ``before`` run at the top of the cell of ``exercise`` and ``after`` at its
+    end (code after the answer replaces it)."""
     notebook = copy.deepcopy(notebook)
     cell = next(c for c in notebook.cells if grade_id(c) == exercise)
-    cell.source = code + "\n" + cell.source
+    cell.source = "\n\n".join(part for part in (before, cell.source, after) if part)
     return notebook
 
 
@@ -53,14 +54,14 @@ def adversarial(folder):
     duplicated.cells.insert(index, copy.deepcopy(duplicated.cells[index]))
     notebooks = {
         "colab_stripped": stripped, "deleted_test": deleted, "edited_test": edited, "duplicated_cell": duplicated,
-        "infinite_loop": with_code_before(good, "quantize", "while True:\n    pass"),
-        "import_error": with_code_before(good, "quant_params", "import a_module_that_does_not_exist"),
-        "memory_bomb": with_code_before(good, "dequantize", "hog = bytearray(64 * 2**30)"),
-        "huge_output": with_code_before(good, "bits_per_weight", "print('x' * 50_000_000)"),
-        "network": with_code_before(good, "pseudo_quantize", NETWORK),
-        "sys_exit": with_code_before(good, "bits_per_weight", "import sys\nsys.exit()"),
-        "snooper": with_code_after(good, "bits_per_weight", SNOOPER.replace("TARGETS", repr(targets(folder)))),
-        "reference_import": with_code_after(good, "dequantize", REFERENCE_IMPORT),
+        "infinite_loop": with_code(good, "quantize", before="while True:\n    pass"),
+        "import_error": with_code(good, "quant_params", before="import a_module_that_does_not_exist"),
+        "memory_bomb": with_code(good, "dequantize", before="hog = bytearray(64 * 2**30)"),
+        "huge_output": with_code(good, "bits_per_weight", before="print('x' * 50_000_000)"),
+        "network": with_code(good, "pseudo_quantize", before=NETWORK),
+        "sys_exit": with_code(good, "bits_per_weight", before="import sys\nsys.exit()"),
+        "snooper": with_code(good, "bits_per_weight", after=SNOOPER.replace("TARGETS", repr(targets(folder)))),
+        "reference_import": with_code(good, "dequantize", after=REFERENCE_IMPORT),
     }
     texts |= {name: nbformat.writes(nb) for name, nb in notebooks.items()}
     inbox = folder / "in"
@@ -70,14 +71,6 @@ def adversarial(folder):
     (inbox / f"pdf_{CHAPTER}.ipynb").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
     (inbox / "stray_notes.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
                                                            "nbformat_minor": 5}))
-
-
-def with_code_after(notebook, exercise, code):
-    """``notebook`` with ``code`` at the end of the cell of ``exercise`` (it replaces the answer)."""
-    notebook = copy.deepcopy(notebook)
-    cell = next(c for c in notebook.cells if grade_id(c) == exercise)
-    cell.source = cell.source + "\n\n" + code
-    return notebook
 
 
 def targets(folder):
@@ -232,7 +225,7 @@ def test_running_again_resumes_and_writes_the_same_csv(graded):
 def test_a_notebook_over_its_time_is_stopped_with_its_kernel(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
-    slow = with_code_before(submission(CHAPTER), "quant_params", "import time\ntime.sleep(30)")
+    slow = with_code(submission(CHAPTER), "quant_params", before="import time\ntime.sleep(30)")
     (folder / f"slow_{CHAPTER}.ipynb").write_text(nbformat.writes(slow))
     rows = grade(folder, tmp_path / "out", workers=1, limits=Limits(cell_seconds=60, notebook_seconds=20))
     assert [(r["student"], r["status"]) for r in rows] == [("slow", "timeout")]
