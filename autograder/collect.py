@@ -88,21 +88,25 @@ def chapter_from_content(notebook):
     """The chapter whose released notebook this one resembles, or None.
 
     ``grade_id``s decide when there are any (they survive a Colab round trip); otherwise each
-    chapter's non-exercise cells are looked up among this notebook's cells (at least a third must
-    match closely, so a stray notebook is not mistaken for a chapter).
+    chapter's longer Markdown cells are looked up among this notebook's Markdown cells, exactly,
+    then closely (at least a third must match, so a stray notebook is not mistaken for a chapter).
     """
-    ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in notebook.get("cells", [])} - {None}
+    def grade_ids(cells):
+        return {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in cells} - {None}
+
+    ids = grade_ids(notebook.get("cells", []))
     scores = {}
     for chapter in chapters():
-        released = released_cells(chapter)
-        expected = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in released} - {None}
+        expected = grade_ids(released_cells(chapter))
         if ids & expected:
             scores[chapter] = len(ids & expected) / len(expected) + 1  # metadata beats text
-            continue
-        texts = [cell_text(c) for c in notebook.get("cells", [])]
-        fixed = [cell_text(c) for c in released if c["cell_type"] == "markdown" and len(cell_text(c)) > 80]
-        hits = sum(1 for text in fixed if difflib.get_close_matches(text, texts, n=1, cutoff=0.8))
-        scores[chapter] = hits / max(1, len(fixed))
+    if not scores:  # no metadata left: compare the text of the Markdown cells (exact matches first)
+        texts = [cell_text(c) for c in notebook.get("cells", []) if c.get("cell_type") == "markdown"]
+        for chapter in chapters():
+            fixed = [cell_text(c) for c in released_cells(chapter)
+                     if c["cell_type"] == "markdown" and len(cell_text(c)) > 80]
+            hits = sum(1 for text in fixed if text in texts or difflib.get_close_matches(text, texts, n=1, cutoff=0.8))
+            scores[chapter] = hits / max(1, len(fixed))
     best = max(scores, key=scores.get) if scores else None
     return best if best and scores[best] >= 1 / 3 else None
 

@@ -218,11 +218,11 @@ def grade(source, out, workers=None, pattern=None, limits=None):
     jobs, superseded = newest_per_job(placeable)
     rows = [row(f, "unplaced", "; ".join(f.problems)) for f in unplaced]
     rows += [row(f, "superseded", "a newer file of the same student and chapter was graded") for f in superseded]
-    for chapter in sorted({f.chapter for f in jobs}):
-        template(chapter, folder, limits)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
+    with ThreadPoolExecutor(workers) as pool:  # one nbgrader generate_assignment per chapter, side by side
+        list(pool.map(lambda chapter: template(chapter, folder, limits), sorted({f.chapter for f in jobs})))
     if jail.available():
         jail.install_kernel(folder, hidden_from_kernels(source, out), keep=[])
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     limits = limits.shared_by(workers)
     idle = queue.SimpleQueue()
     for index in range(workers):

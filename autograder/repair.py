@@ -50,8 +50,10 @@ def similarity(a, b, floor=0.0):
     ``floor`` (provided cells hold tens of kilobytes: the full ratio costs seconds)."""
     if a == b:
         return 1.0
+    if 2 * min(len(a), len(b)) < floor * (len(a) + len(b)):  # difflib's real_quick_ratio, before its set-up
+        return 0.0
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    if matcher.real_quick_ratio() < floor or matcher.quick_ratio() < floor:
+    if matcher.quick_ratio() < floor:
         return 0.0
     return matcher.ratio()
 
