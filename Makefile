@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 BOOK   := $(VENV)/bin/jupyter-book build _build/src --config $(CURDIR)/_config.yml --toc $(CURDIR)/_toc.yml --path-output $(CURDIR)
 
-.PHONY: all venv release book test lint bench bench-grading clean
+.PHONY: all venv release book browser test lint bench bench-grading clean
 
 all: release book
 
@@ -28,7 +28,14 @@ book: $(STAMP)
 	$(PY) -m autograder pages
 	$(BOOK) -W -n --keep-going
 
-test: book
+# Debian's Chromium and ChromeDriver for the browser tests (tests/test_browser.py), installed as root
+# where they are missing; elsewhere those tests are skipped and say why.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "Chromium could not be installed: the browser tests will be skipped"
+
+test: book browser
 	$(PY) -m pytest
 
 lint: $(STAMP)

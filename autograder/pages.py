@@ -3,47 +3,107 @@
 The staging folder mirrors the repository: ``book/`` is copied as it is, and each chapter page is
 written to ``notebooks/chNN_slug/slug.ipynb``, so the theme's Colab button opens the student
 notebook of the same path in the repository.
+
+Executing the chapters is most of a build (Chapter 4 alone takes over two minutes), so an executed
+notebook is kept in ``_build/cache`` under a hash of everything its outputs depend on (``inputs``),
+and chapters that must run do so side by side.
 """
 
+import hashlib
+import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 from nbclient import NotebookClient
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
-from autograder.course import BUILD, ROOT, source_path
+from autograder.course import BUILD, ROOT, SOLUTIONS, source_path
 from autograder.release import with_setup
 
 STAGE = BUILD / "src"
+CACHE = BUILD / "cache"
+RUNTIME = ("checks", "course", "provided", "reference")  # the course's modules a chapter imports as it runs
 
 
-def executed(chapter, timeout=300):
-    """The instructor notebook with the set-up cell, executed with its solutions in place."""
+def executed(chapter, timeout=300, threads=None):
+    """The instructor notebook with the set-up cell, executed with its solutions in place;
+    ``threads`` caps the kernel's math threads (side-by-side kernels must not oversubscribe the
+    cores: two kernels of two OpenMP threads each on two cores run several times slower)."""
     path = source_path(chapter)
     notebook = with_setup(nbformat.read(path, as_version=4))
+    env = os.environ | ({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {})
     NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+                   resources={"metadata": {"path": str(path.parent)}}).execute(env=env)
+    return notebook
+
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def without_progress_bars(notebook):
+    """Drop widget outputs (the progress bars of loops and model loading): in a static page they
+    would only say 0 % and load Jupyter's widget scripts from a CDN."""
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if WIDGET not in o.get("data", {})]
     return notebook
 
 
 def student_view(notebook):
-    """Replace solution code by the student stub and remove hidden tests; outputs stay."""
+    """Replace solution code by the student stub and remove hidden tests; outputs stay, but for
+    progress bars."""
     resources = {}
     notebook, resources = ClearSolutions().preprocess(notebook, resources)
     notebook, resources = ClearHiddenTests().preprocess(notebook, resources)
-    return notebook
+    return without_progress_bars(notebook)
 
 
 def page_path(chapter, stage=STAGE):
     return stage / "notebooks" / chapter / source_path(chapter).name
 
 
+def inputs(chapter):
+    """A hash of what the executed chapter depends on: the notebook as it runs (set-up cell and
+    provided code pasted in), the data it reads, the code it imports, the pinned packages."""
+    digest = hashlib.sha256(nbformat.writes(with_setup(nbformat.read(source_path(chapter), as_version=4))).encode())
+    code = [ROOT / "autograder" / f"{name}.py" for name in RUNTIME]
+    files = sorted((SOLUTIONS / "data").rglob("*")) + code
+    for path in [*files, ROOT / "requirements.txt"]:
+        if path.is_file():
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_execution(chapter, threads=None):
+    """The executed chapter from the cache, or executed now and cached; and whether it was cached."""
+    path = CACHE / f"{chapter}-{inputs(chapter)}.ipynb"
+    if path.exists():
+        return nbformat.read(path, as_version=4), True
+    notebook = executed(chapter, threads=threads)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for stale in CACHE.glob(f"{chapter}-*.ipynb"):
+        stale.unlink()
+    nbformat.write(notebook, path)
+    return notebook, False
+
+
 def write_pages(chapters, stage=STAGE):
     """Stage ``book/`` and one executed page per chapter for ``jupyter-book build``."""
     shutil.rmtree(stage / "book", ignore_errors=True)
     shutil.copytree(ROOT / "book", stage / "book")
-    for chapter in chapters:
+
+    side_by_side = min(os.cpu_count() or 1, len(chapters)) or 1
+    threads = max(1, (os.cpu_count() or 1) // side_by_side)
+
+    def write(chapter):
+        notebook, cached = cached_execution(chapter, threads)
         path = page_path(chapter, stage)
         path.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(student_view(executed(chapter)), path)
-        print(f"page {path.relative_to(ROOT)}")
+        nbformat.write(student_view(notebook), path)
+        print(f"page {path.relative_to(ROOT)}{' (cached)' if cached else ''}")
+
+    longest_first = sorted(chapters, key=lambda c: source_path(c).stat().st_size, reverse=True)  # a proxy
+    with ThreadPoolExecutor(side_by_side) as pool:
+        list(pool.map(write, longest_first))

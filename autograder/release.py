@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.colab_markdown import for_colab
 from autograder.course import BUILD, NOTEBOOKS, ROOT, colab_url, source_path, tool_env
 from autograder.provided import expand
 
@@ -75,8 +76,9 @@ def with_setup(notebook):
 
 
 def decorate(notebook, chapter):
-    """Student notebook: a Colab badge above the title, and the set-up cell after it."""
-    with_setup(notebook)
+    """Student notebook: a Colab badge above the title, the set-up cell after it, and the book's
+    citations and equation numbers written out in plain Markdown (``colab_markdown``)."""
+    with_setup(for_colab(notebook))
     notebook.cells.insert(0, badge_cell(chapter))
     return notebook
 

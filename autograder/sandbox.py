@@ -12,7 +12,7 @@ What it uses, when the machine allows it (each is checked once, and what is miss
   (nbgrader's ``Execute.timeout``) and a whole-job timeout that stops the job's process group.
 
 What it does not cover: code in a notebook shares the kernel with the tests that grade it (see the
-instructor guide, and ``SANDBOX.md``).
+instructor guide, ``book/grading.md``, and ``SANDBOX.md``).
 """
 
 import contextlib

@@ -1,10 +1,16 @@
 """The built book (make book, with jupyter-book build -W) shows each chapter as students get it."""
 
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import nbformat
 import pytest
+import yaml
 
-from autograder.course import BUILD, chapters, colab_url, source_path
+from autograder.course import BUILD, ROOT, chapters, colab_url, config, source_path
 from tests.leaks import visible_lines
 
 HTML = BUILD / "html"
@@ -33,10 +39,131 @@ def test_colab_button_opens_the_student_notebook(chapter):
 def test_page_has_math_figures_and_the_references_outputs(chapter):
     html = page(chapter)
     assert html.count('class="math notranslate nohighlight"') >= 5
-    images = re.findall(r'<img[^>]+src="([^"]+\.png)"', html)
-    assert len(images) >= 2
+    images = re.findall(r'<img[^>]+src="([^"]*_images/[^"]+\.png)"', html)  # the outputs' figures
+    assert images
     for src in images:
         assert (HTML / "notebooks" / chapter / src).resolve().exists(), src
     text = visible_lines(html)
     assert any(line.endswith("visible tests passed") for line in text), "the reference's test outputs are shown"
     assert "raise NotImplementedError()" in text, "exercises are shown as students get them"
+
+
+COLAB = re.compile(r"https://colab\.research\.google\.com/github/[^\s\"'<>)]+")
+
+
+def test_every_colab_url_opens_a_committed_student_notebook():
+    """Launch buttons and badges, in the book and in the student notebooks, name a student
+    notebook of this repository as committed: `https://colab.research.google.com/github/ORG/REPO/blob/BRANCH/notebooks/chNN_slug/slug.ipynb`."""
+    repository = config()["repository"]
+    github = repository["url"].removeprefix("https://github.com/").strip("/")
+    form = re.compile(rf"https://colab\.research\.google\.com/github/{re.escape(github)}/blob/"
+                      rf"{re.escape(repository['branch'])}/(notebooks/ch\d\d_\w+/\w+\.ipynb)")
+    committed = set(subprocess.run(["git", "ls-files", "notebooks"], cwd=ROOT, capture_output=True, text=True,
+                                   check=True).stdout.split())
+    sources = [*HTML.rglob("*.html"), *(ROOT / "notebooks").rglob("*.ipynb")]
+    found = {(url, path.name) for path in sources for url in COLAB.findall(path.read_text())}
+    assert len({url for url, _ in found}) == len(chapters()), found
+    for url, where in found:
+        match = form.fullmatch(url)
+        assert match, f"{where}: {url} is not a Colab URL of a student notebook"
+        assert match.group(1) in committed, f"{where}: {url} names {match.group(1)}, not committed"
+
+
+def exercises(notebook):
+    """``(heading, points)`` per solution cell: the last Markdown heading before it that names an
+    exercise, and the points of the test cells up to the next solution cell."""
+    found, heading = [], None
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown":
+            named = [line for line in cell.source.splitlines() if line.startswith("#") and "Exercise" in line]
+            heading = named[-1] if named else heading
+        elif meta.get("solution"):
+            found.append([heading, 0])
+            heading = None
+        elif meta.get("grade") and found:
+            found[-1][1] += meta.get("points", 0)
+    return found
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_each_exercise_is_headed_with_its_points(chapter):
+    found = exercises(nbformat.read(source_path(chapter), as_version=4))
+    assert found
+    for number, (heading, points) in enumerate(found, start=1):
+        assert heading, f"exercise {number} has no '### Exercise {number} — ... (k points)' heading before it"
+        stated = re.search(r"Exercise (\d+)\b.*\((\d+) points?\)", heading)
+        assert stated, f"{heading!r} does not say its points"
+        assert (int(stated.group(1)), int(stated.group(2))) == (number, points), \
+            f"{heading!r}: expected exercise {number} worth {points:g} points (its test cells)"
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_page_opens_with_objectives_and_ends_with_summary_and_going_further(chapter):
+    headings = [re.sub(r"<[^>]+>|#|¶", "", h).strip()  # the page's own sections (they have anchors)
+                for h in re.findall(r"<h2[^>]*>(.*?)</h2>", page(chapter), flags=re.DOTALL) if "headerlink" in h]
+    assert headings[0] == "Learning objectives", headings
+    assert headings[-2:] == ["Summary", "Going further"], headings
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_figures_have_captions_and_pages_cite_their_sources(chapter):
+    html = page(chapter)
+    figures = re.findall(r"<figure.*?</figure>", html, flags=re.DOTALL)
+    images = re.findall(r"<img[^>]+src=\"[^\"]*_images/[^\"]+\.png\"", html)
+    assert len(figures) == len(images), "every figure is a <figure> with a caption"
+    for figure in figures:
+        assert "<figcaption" in figure and re.search(r'alt="[^"]{20,}"', figure), figure[:300]
+    cited = set(re.findall(r'href="[^"]*references\.html#id\d+"[^>]*>', html))
+    assert len(cited) >= 3, "the chapter cites at least three of the references"
+
+
+def test_a_missing_citation_key_fails_the_build(tmp_path):
+    """`jupyter-book build -W` (as `make book` runs it) stops on a {cite} of an unknown key."""
+    shutil.copy(ROOT / "book" / "references.bib", tmp_path / "references.bib")
+    (tmp_path / "_config.yml").write_text("title: t\nexecute:\n  execute_notebooks: 'off'\n"
+                                          "bibtex_bibfiles: [references.bib]\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    results = {}
+    for key in ("lin2024awq", "lin2099awq"):
+        (tmp_path / "intro.md").write_text(f"# Intro\n\nAWQ {{cite:p}}`{key}`.\n\n```{{bibliography}}\n```\n")
+        shutil.rmtree(tmp_path / "_build", ignore_errors=True)
+        command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(tmp_path), "-W", "-n", "--keep-going"]
+        results[key] = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert results["lin2024awq"].returncode == 0, results["lin2024awq"].stdout[-2000:]
+    assert results["lin2099awq"].returncode != 0
+    assert "lin2099awq" in results["lin2099awq"].stdout + results["lin2099awq"].stderr
+
+
+def test_workflows_build_and_publish_the_book_and_run_the_tests():
+    workflows = ROOT / ".github" / "workflows"
+    tests = yaml.safe_load((workflows / "tests.yml").read_text())
+    book = yaml.safe_load((workflows / "book.yml").read_text())
+    assert any(step.get("run") == "make test" for step in tests["jobs"]["test"]["steps"])
+    build = book["jobs"]["build"]["steps"]
+    assert any(step.get("run") == "make book" for step in build)
+    assert any(step.get("with", {}).get("path") == "_build/html" for step in build)
+    assert any("deploy-pages" in step.get("uses", "") for step in book["jobs"]["deploy"]["steps"])
+
+
+def test_an_executed_page_is_cached_only_for_what_it_was_run_from(tmp_path, monkeypatch):
+    """`make book` reuses an executed chapter only while its notebook, data, imported code and
+    pinned packages are unchanged."""
+    from autograder import pages
+
+    before = pages.inputs("ch01_minmax")
+    assert before == pages.inputs("ch01_minmax")
+    notebook = nbformat.read(source_path("ch01_minmax"), as_version=4)
+    notebook.cells[0].source += "\nOne more sentence."
+    edited = tmp_path / "minmax.ipynb"
+    nbformat.write(notebook, edited)
+    monkeypatch.setattr(pages, "source_path", lambda chapter: edited)
+    assert pages.inputs("ch01_minmax") != before
+    monkeypatch.undo()
+    fake_root = tmp_path / "root"
+    shutil.copytree(ROOT / "autograder", fake_root / "autograder")
+    shutil.copytree(ROOT / "solutions" / "data", fake_root / "solutions" / "data")
+    (fake_root / "requirements.txt").write_text((ROOT / "requirements.txt").read_text() + "six==1.16.0\n")
+    monkeypatch.setattr(pages, "ROOT", fake_root)
+    monkeypatch.setattr(pages, "SOLUTIONS", fake_root / "solutions")
+    assert pages.inputs("ch01_minmax") != before

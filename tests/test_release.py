@@ -1,8 +1,11 @@
 """Student notebooks: committed = released now, and shaped as a student needs them."""
 
+import re
+
 import nbformat
 import pytest
 
+from autograder.colab_markdown import for_colab
 from autograder.course import chapters, config, release_path, source_path
 from autograder.release import release
 
@@ -55,3 +58,25 @@ def test_instructor_notebook_is_committed_without_outputs(chapter):
     notebook = nbformat.read(source_path(chapter), as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code)
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_student_notebook_has_the_books_roles_written_out(chapter):
+    """Colab renders Markdown and MathJax, not MyST: citations and equation references are plain."""
+    markdown = "\n".join(c.source for c in nbformat.read(release_path(chapter), as_version=4).cells
+                         if c.cell_type == "markdown")
+    assert not re.search(r"\{(cite|eq|numref|doc)(:\w+)?\}`", markdown)
+    assert not re.search(r"\$\$[ \t]*\([\w-]+\)", markdown), "equation labels are \\tag numbers"
+
+
+def test_roles_written_out_as_colab_shows_them():
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("Inline $a$ and\n$$\nx = 1\n$$\nthen\n$$\ns = \\frac{a}{b}\n$$ (eq-s)\n"),
+        nbformat.v4.new_markdown_cell("By {eq}`eq-s`, as {cite:t}`lin2024awq` and {cite:p}`hassibi1993obs,frantar2022obc`."),
+    ])
+    first, second = (c.source for c in for_colab(notebook).cells)
+    assert first == "Inline $a$ and\n$$\nx = 1\n$$\nthen\n$$\ns = \\frac{a}{b} \\tag{1}\n$$\n"
+    assert second == ("By (1), as [Lin et al. (2024)](https://arxiv.org/abs/2306.00978) and "
+                      "(Hassibi and Stork, 1993; [Frantar et al., 2022](https://arxiv.org/abs/2208.11580)).")
+    with pytest.raises(KeyError, match="lin2099"):
+        for_colab(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("{cite}`lin2099`")]))

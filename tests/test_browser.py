@@ -1,0 +1,157 @@
+"""The built book in a real browser: Debian's headless Chromium, driven by Selenium, over the site
+served on 127.0.0.1. Each page loads without console errors, its math is typeset by MathJax (no
+raw ``$$`` left), its images load and its internal links resolve; the search page finds the
+chapters. A full-page screenshot of each page is saved in ``_build/screenshots`` for review.
+
+``make test`` installs Chromium first where it can (``make browser``); without it these tests are
+skipped and say why.
+"""
+
+import functools
+import http.server
+import re
+import shutil
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from autograder.course import BUILD
+
+HTML = BUILD / "html"
+SHOTS = BUILD / "screenshots"
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+SKIP_PARTS = {"_static", "_sources", "_images", "_sphinx_design_static"}
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="Chromium and ChromeDriver are not installed (Debian: apt-get install chromium chromium-driver; "
+           "`make browser` does it as root)")
+
+
+def site_pages():
+    """The book's pages, relative to the site (the generated index and search pages aside)."""
+    return sorted(p.relative_to(HTML).as_posix() for p in HTML.rglob("*.html")
+                  if not SKIP_PARTS & set(p.relative_to(HTML).parts) and p.name not in ("genindex.html", "search.html"))
+
+
+@pytest.fixture(scope="module")
+def site():
+    """The built site served on 127.0.0.1 (a free port); its base URL."""
+    assert (HTML / "index.html").exists(), "run `make book` first"
+    handler = functools.partial(QuietHandler, directory=str(HTML))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-quic", "--window-size=1280,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def load(browser, url):
+    """Open ``url`` and wait until the page and MathJax are done; the console's messages so far."""
+    browser.get(url)
+    browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const typeset = () => (window.MathJax && MathJax.startup && MathJax.startup.promise)
+            ? MathJax.startup.promise.then(() => done(true)) : done(false);
+        if (document.readyState === "complete") typeset(); else window.addEventListener("load", typeset);
+    """)
+    return browser.get_log("browser")
+
+
+def screenshot(browser, name):
+    """A full-page screenshot of the current page (the window grown to the page's height)."""
+    height = browser.execute_script("return Math.min(document.documentElement.scrollHeight, 16000)")
+    browser.set_window_size(1280, max(height, 800))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / (name.replace("/", "__").removesuffix(".html") + ".png")))
+    browser.set_window_size(1280, 1000)
+
+
+def internal_links(browser, base):
+    return {href for href in browser.execute_script(
+        "return Array.from(document.querySelectorAll('a[href]')).map(a => a.href)") if href.startswith(base)}
+
+
+@functools.cache
+def fetch(url):
+    """The text of a page of the site, or None when it does not answer 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError:
+        return None
+
+
+def test_the_book_has_every_page():
+    pages = site_pages()
+    for expected in ("index.html", "book/intro.html", "book/colab.html", "book/grading.html", "book/references.html"):
+        assert expected in pages
+    assert sum(p.startswith("notebooks/ch") for p in pages) == 4
+
+
+@pytest.mark.parametrize("page", site_pages())
+def test_page_in_a_real_browser(page, site, browser):
+    url = site + page
+    console = load(browser, url)
+    errors = [entry["message"] for entry in console if entry["level"] == "SEVERE"]
+    assert not errors, f"console errors on {page}: {errors}"
+
+    text = browser.execute_script("return document.body.innerText")
+    assert "$$" not in text, f"untypeset display math on {page}"
+    raw_roles = re.findall(r"\{(?:cite|eq|numref|doc)(?::\w+)?\}`", text)
+    assert not raw_roles, f"MyST roles left unrendered on {page}: {raw_roles[:3]}"
+    math = browser.execute_script("return document.querySelectorAll('.math').length")
+    typeset = browser.execute_script("return document.querySelectorAll('mjx-container').length")
+    assert typeset >= math, f"{math} math elements but {typeset} typeset by MathJax on {page}"
+
+    broken = browser.execute_script("""
+        return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)""")
+    assert not broken, f"images that did not load on {page}: {broken}"
+    no_alt = browser.execute_script("""
+        return Array.from(document.querySelectorAll('article img')).filter(i => !i.alt.trim()).map(i => i.src)""")
+    assert not no_alt, f"images without alt text on {page}: {no_alt}"
+
+    for link in internal_links(browser, site):
+        target, _, anchor = link.partition("#")
+        body = fetch(target)
+        assert body is not None, f"{page} links to {link}, which does not exist"
+        if anchor and target.endswith(".html"):
+            assert f'id="{urllib.parse.unquote(anchor)}"' in body, f"{page} links to {link}: no such anchor"
+    screenshot(browser, page)
+
+
+def test_search_finds_the_chapters(site, browser):
+    load(browser, site + "search.html?q=quantization")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 30).until(
+        lambda b: b.execute_script("return document.querySelectorAll('#search-results li').length") > 0)
+    hits = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#search-results li a')).map(a => a.href)")
+    assert any("notebooks/ch01_minmax" in hit for hit in hits), hits
+    screenshot(browser, "search.html")
