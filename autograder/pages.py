@@ -29,7 +29,7 @@ RUNTIME = ("checks", "course", "provided", "reference")  # the course's modules 
 def executed(chapter, timeout=300, threads=None):
     """The instructor notebook with the set-up cell, executed with its solutions in place;
     ``threads`` caps the kernel's math threads (side-by-side kernels must not oversubscribe the
-    cores: two kernels of two OpenMP threads each on two cores run several times slower)."""
+    cores)."""
     path = source_path(chapter)
     notebook = with_setup(nbformat.read(path, as_version=4))
     env = os.environ | ({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {})
