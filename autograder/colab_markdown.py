@@ -34,14 +34,14 @@ def references():
 
 def citation(style, keys):
     """A citation as Markdown: ``(Lin et al., 2024)``, or ``Lin et al. (2024)`` for ``style`` t."""
-    parts = []
+    textual, parts = bool(style) and style.startswith("t"), []
     for key in (k.strip() for k in keys.split(",")):
         if key not in references():
             raise KeyError(f"{{cite}}`{key}`: no such key in {BIBLIOGRAPHY.relative_to(ROOT)}")
         authors, year, url = references()[key]
-        text = f"{authors} ({year})" if style and style.startswith("t") else f"{authors}, {year}"
+        text = f"{authors} ({year})" if textual else f"{authors}, {year}"
         parts.append(f"[{text}]({url})" if url else text)
-    return "; ".join(parts) if style and style.startswith("t") else "(" + "; ".join(parts) + ")"
+    return "; ".join(parts) if textual else "(" + "; ".join(parts) + ")"
 
 
 def equation_numbers(notebook):
