@@ -210,7 +210,7 @@ def hidden_from_kernels(source, out):
 
 def grade(source, out, workers=None, pattern=None, limits=None):
     """Grade every submission under ``source`` into ``out``; return the CSV rows."""
-    out, limits = Path(out), limits or Limits()
+    source, out, limits = Path(source).resolve(), Path(out).resolve(), limits or Limits()
     folder = out / "work"
     found = collect(source, folder / "input", pattern)
     placeable = [f for f in found if not f.ignored and f.student and f.chapter]

@@ -8,13 +8,14 @@ import copy
 import csv
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from autograder import jail
-from autograder.course import ROOT, chapters, source_path
+from autograder.course import ROOT, chapters, source_path, tool_env
 from autograder.grader import grade
 from autograder.repair import grade_id
 from autograder.sandbox import Limits, protections
@@ -236,12 +237,17 @@ def test_a_notebook_over_its_time_is_stopped_with_its_kernel(tmp_path):
 
 
 def test_every_chapter_grades_the_reference_in_full_and_the_blank_at_zero(tmp_path):
+    """Through the command an instructor types, with relative paths."""
     inbox = tmp_path / "in"
     inbox.mkdir()
     for chapter in chapters():
         (inbox / f"reference_{chapter}.ipynb").write_text(nbformat.writes(submission(chapter)))
         (inbox / f"blank_{chapter}.ipynb").write_text(nbformat.writes(blank(chapter)))
-    rows = grade(inbox, tmp_path / "out", workers=2)
+    command = [sys.executable, "-m", "autograder", "grade", "in", "--out", "out", "--workers", "2"]  # as typed
+    run = subprocess.run(command, cwd=tmp_path, env=tool_env(), capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with (tmp_path / "out" / "grades.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
     got = {(r["student"], r["chapter"]): (r["status"], float(r["score"]), float(r["max_score"])) for r in rows}
     for chapter in chapters():
         points = sum(c.metadata["nbgrader"]["points"] for c in nbformat.read(source_path(chapter), as_version=4).cells
