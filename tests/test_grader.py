@@ -63,6 +63,7 @@ def adversarial(folder):
         "sys_exit": with_code(good, "bits_per_weight", before="import sys\nsys.exit()"),
         "snooper": with_code(good, "bits_per_weight", after=SNOOPER.replace("TARGETS", repr(targets(folder)))),
         "reference_import": with_code(good, "dequantize", after=REFERENCE_IMPORT),
+        "kernel_home": with_code(good, "bits_per_weight", before=FONT_LIST),
     }
     texts |= {name: nbformat.writes(nb) for name, nb in notebooks.items()}
     inbox = folder / "in"
@@ -127,6 +128,13 @@ status = subprocess.run([sys.executable, "-c", "import urllib.request; urllib.re
 print(f"subprocess network: {'blocked' if status else 'open'}")
 """
 
+FONT_LIST = """
+import glob, os
+fonts = glob.glob(os.path.expanduser("~/.matplotlib/fontlist-*.json"))
+started = os.path.getmtime(os.path.expanduser("~/.kernel/connection.json"))
+print("font list:", "ready before the kernel" if fonts and os.path.getmtime(fonts[0]) < started else "not ready")
+"""
+
 EXPECTED = {  # student: (status, tests lost)
     "correct": ("graded", set()),
     "nbformat3": ("graded", set()),
@@ -140,6 +148,7 @@ EXPECTED = {  # student: (status, tests lost)
     "huge_output": ("graded", set()),
     "network": ("graded", set()),
     "sys_exit": ("graded", {"test_bits_per_weight"}),
+    "kernel_home": ("graded", set()),
 }
 JAILED = {  # what the kernel's jail takes away (where the machine allows the jail)
     "snooper": ("graded, flagged for review", {"test_bits_per_weight"}),
@@ -179,6 +188,13 @@ def test_what_a_submission_must_not_see_gives_it_nothing(graded, student):
     assert (rows[student]["status"], lost(rows[student])) == (status, failing), rows[student]
     page = (folder / "out" / "feedback" / student / f"{CHAPTER}.html").read_text()
     assert "snooped: nothing" in page if student == "snooper" else "reference refused: FileNotFoundError" in page
+
+
+@pytest.mark.skipif(not jail.available(), reason="the kernel jail needs root, unshare and setpriv")
+def test_a_jailed_kernel_starts_with_matplotlibs_font_list(graded):
+    """Built once per run, not in every kernel (0.1-0.3 s of CPU each)."""
+    folder, _ = graded
+    assert "font list: ready before the kernel" in (folder / "out" / "feedback" / "kernel_home" / f"{CHAPTER}.html").read_text()
 
 
 def test_feedback_shows_no_sealed_reference(graded):
