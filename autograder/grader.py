@@ -53,6 +53,7 @@ c = get_config()
 c.CourseDirectory.root = {root!r}
 c.CourseDirectory.db_url = "sqlite:///{root}/gradebook.db"
 c.Execute.timeout = {cell_timeout}
+c.Execute.shutdown_kernel = "immediate"  # all outputs are in; Python's exit with torch loaded costs ~1.4 CPU-s
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
 c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, LimitOutputSize,
