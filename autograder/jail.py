@@ -1,7 +1,7 @@
 """The grading kernel's jail: the student's code sees its own folder and the Python it runs on.
 
 nbgrader starts each kernel through the kernel spec that ``install_kernel`` writes for a grading run;
-its command is ``python -m autograder.jail CONNECTION_FILE --hide PATH ... --keep PATH ...``.
+its command is ``python -m autograder.jail CONNECTION_FILE --home DIR --hide PATH ... --keep PATH ...``.
 As root, this module then runs the kernel
 
 * in a **mount namespace** where each ``--hide`` folder (the course repository, the results folder
@@ -9,7 +9,8 @@ As root, this module then runs the kernel
   empty in-memory folder, into which only the ``--keep`` folders are put back: the Python
   installation and the ``autograder`` package read-only, and the kernel's working folder (the
   student's autograded notebook folder; the notebook file itself reads as empty, since it holds
-  the hidden tests while they run);
+  the hidden tests while they run); its home, ``/tmp``, starts as a copy of ``--home`` (matplotlib's
+  font list, built once per run);
 * in a **PID namespace** with its own ``/proc``: it sees no other process, so it cannot reach
   the grader's files through ``/proc/<pid>/cwd`` or read another process's environment;
 * **without capabilities** (``setpriv``: still uid 0, so it can start the Python in root's home,
