@@ -54,3 +54,13 @@ def tool_env():
     """
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return {**os.environ, "PATH": path, "PYTHONPATH": str(ROOT)}
+
+
+def threads_each(side_by_side):
+    """Math threads for each of ``side_by_side`` processes sharing this machine's cores."""
+    return max(1, (os.cpu_count() or 1) // side_by_side)
+
+
+def thread_cap(threads):
+    """Environment variables that cap a process's math threads at ``threads`` (none if 0 or None)."""
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {}

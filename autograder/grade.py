@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 
-from autograder.course import source_path, tool_env
+from autograder.course import source_path, thread_cap, threads_each, tool_env
 
 CONFIG = """
 c = get_config()
@@ -31,7 +31,7 @@ def nbgrader(*args, cwd, threads=None, attempts=2):
     oversubscribe the cores). A second attempt absorbs a transient failure to start a kernel when
     many start at once; a real failure fails twice."""
     command = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
-    env = tool_env() | ({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {})
+    env = tool_env() | thread_cap(threads)
     for _ in range(attempts):
         result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
         if result.returncode == 0:
@@ -92,7 +92,7 @@ def autograde(chapter, submissions, root, workers=None):
         folder = root / f"worker{index}"
         prepare(chapter, folder)
         submit(chapter, {s: submissions[s] for s in shares[index]}, folder)
-        nbgrader("autograde", chapter, cwd=folder, threads=max(1, (os.cpu_count() or 1) // workers))
+        nbgrader("autograde", chapter, cwd=folder, threads=threads_each(workers))
         return scores(chapter, shares[index], folder)
 
     with ThreadPoolExecutor(workers) as pool:

@@ -18,7 +18,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
-from autograder.course import BUILD, ROOT, SOLUTIONS, source_path
+from autograder.course import BUILD, ROOT, SOLUTIONS, source_path, thread_cap, threads_each
 from autograder.release import with_setup
 
 STAGE = BUILD / "src"
@@ -32,7 +32,7 @@ def executed(chapter, timeout=300, threads=None):
     cores)."""
     path = source_path(chapter)
     notebook = with_setup(nbformat.read(path, as_version=4))
-    env = os.environ | ({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {})
+    env = os.environ | thread_cap(threads)
     NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute(env=env)
     return notebook
@@ -95,7 +95,7 @@ def write_pages(chapters, stage=STAGE):
     shutil.copytree(ROOT / "book", stage / "book")
 
     side_by_side = min(os.cpu_count() or 1, len(chapters)) or 1
-    threads = max(1, (os.cpu_count() or 1) // side_by_side)
+    threads = threads_each(side_by_side)
 
     def write(chapter):
         notebook, cached = cached_execution(chapter, threads)

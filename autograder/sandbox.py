@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autograder import jail
-from autograder.course import tool_env
+from autograder.course import thread_cap, threads_each, tool_env
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Limits:
     whole: bool = False  # run the chapter's experiments too (slow; grades do not change)
 
     def shared_by(self, workers):
-        return replace(self, threads=max(1, (os.cpu_count() or 1) // workers))
+        return replace(self, threads=threads_each(workers))
 
 
 @functools.cache
@@ -71,9 +71,7 @@ def worker_environment(home, kernels, limits):
         "MPLCONFIGDIR": str(home / ".matplotlib"), "HF_HOME": str(home / ".cache"), "JUPYTER_PATH": str(kernels),
         "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1",
     }
-    if limits.threads:
-        env |= {"OMP_NUM_THREADS": str(limits.threads), "MKL_NUM_THREADS": str(limits.threads)}
-    return env
+    return env | thread_cap(limits.threads)
 
 
 def wrapped(command):
