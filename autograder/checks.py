@@ -11,11 +11,27 @@ make the grade fair:
   for the rest of one test cell (visible tests included), so a bug loses points on the function
   that has it and only there.
 * **Clear messages.** A failure names the case and the argument values, never the expected code.
+* **Whole behaviour.** Each case checks the result (or that the function raises what the reference
+  raises), the arguments the function may change (``mutated``), and that it leaves the others as
+  they were; prints and warnings never count.
+
+The same ``Check`` is judged in two places: inside the kernel by ``compare`` under plain
+``nbgrader autograde`` (the tests run in the student's process, as nbgrader designs them), and in
+the grader's own process by ``verdict.py`` under ``python -m autograder grade``, from plain data.
 """
 
 import contextlib
+import copy
+from dataclasses import dataclass, field
 
 import torch
+
+from autograder.plain import Module, Opaque, digest, roundtrip
+
+# Set by ``verdict.cases`` while it runs the instructor notebook in the grader's own process: there
+# ``compare`` and ``use_reference`` collect the hidden tests' calls instead of running them.
+COLLECTOR = None
+FLOAT_RTOL = 1e-5  # Python floats are results of float32 arithmetic: equivalent formulas differ by ~1e-7
 
 TOLERANCE = {  # dtype: (rtol, atol as a share of the largest |expected|, share of entries allowed to differ)
     torch.float64: (1e-6, 1e-9, 0.002),
@@ -25,6 +41,11 @@ TOLERANCE = {  # dtype: (rtol, atol as a share of the largest |expected|, share 
     torch.float16: (1e-2, 1e-3, 0.1),
     torch.bfloat16: (2e-2, 1e-2, 0.1),
 }
+
+
+def fail_forward(module, args, output):
+    """A forward hook that fails: for testing what a function leaves behind when a pass raises."""
+    raise RuntimeError("a forward pass that fails halfway")
 
 
 def student_t(rows, cols, df, generator):
@@ -107,6 +128,8 @@ def use_reference(namespace, chapter, *names):
     hidden ones see the reference's helpers, and the student's own come back when the cell ends,
     whether its tests pass or fail (an IPython ``post_run_cell`` callback restores them).
     """
+    if COLLECTOR is not None:
+        return COLLECTOR.use_reference(namespace, chapter, *names)
     from IPython import get_ipython  # noqa: PLC0415 - only hidden tests, which run in a kernel, need it
 
     from autograder.reference import load_reference  # noqa: PLC0415
@@ -140,51 +163,186 @@ def using_reference(namespace, reference, *names):
                 namespace.pop(name, None)
 
 
-def _clone(value):
-    return value.clone() if isinstance(value, torch.Tensor) else value
-
-
-def _compare_result(actual, expected, label, dtype, share=None, tolerance=None):
+def compare_result(actual, expected, label, dtype, share=None, tolerance=None):  # noqa: PLR0912 - one branch a kind
+    """Raise AssertionError naming ``label`` when ``actual`` is not ``expected``: both are plain
+    data (``plain.roundtrip``) so that they compare the same in the kernel and in the grader."""
     if isinstance(expected, (tuple, list)):
         if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
-            raise AssertionError(f"{label}: expected {len(expected)} results, got {actual!r:.80}")
+            raise AssertionError(f"{label}: expected {len(expected)} results, got {shown(actual)}")
         for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            _compare_result(a, e, f"{label}, result {i + 1} of {len(expected)}", dtype, share, tolerance)
+            compare_result(a, e, f"{label}, result {i + 1} of {len(expected)}", dtype, share, tolerance)
+    elif isinstance(expected, dict):
+        if not isinstance(actual, dict) or set(actual) != set(expected):
+            raise AssertionError(f"{label}: expected a dict with the keys {sorted(map(str, expected))[:6]}")
+        for key in expected:
+            compare_result(actual[key], expected[key], f"{label}[{key!r}]", dtype, share, tolerance)
+    elif isinstance(expected, Module):
+        if not isinstance(actual, Module):
+            raise AssertionError(f"{label}: expected a module, got {shown(actual)}")
+        if actual.hooks != expected.hooks:
+            raise AssertionError(f"{label}: the module has {actual.hooks} forward hooks after the call, "
+                                 f"expected {expected.hooks} (remove every hook you register)")
+        compare_result(actual.state, expected.state, label, dtype, share, tolerance)
     elif isinstance(expected, torch.Tensor):
+        if not isinstance(actual, (torch.Tensor, int, float, list, tuple)):
+            raise AssertionError(f"{label}: expected a tensor, got {shown(actual)}")
         assert_matches(actual, expected, label, dtype, share, tolerance)
     elif isinstance(expected, float):
-        if not isinstance(actual, (int, float)) or abs(actual - expected) > 1e-9 * max(1.0, abs(expected)):
-            raise AssertionError(f"{label}: got {actual!r:.80}, expected a different value")
-    elif actual != expected:
-        raise AssertionError(f"{label}: got {actual!r:.80}, expected a different value")
+        rtol = tolerance[0] if tolerance else FLOAT_RTOL
+        if type(actual) not in (int, float) or abs(actual - expected) > rtol * max(1.0, abs(expected)):
+            raise AssertionError(f"{label}: got {shown(actual)}, expected a different value")
+    elif type(actual) is not type(expected) or actual != expected:
+        raise AssertionError(f"{label}: got {shown(actual)}, expected a different value")
 
 
-def compare(chapter, name, student_function, calls, check_dtype=False, mutated=(), share=None, tolerance=None):
-    """Call ``student_function`` and the reference ``name`` of ``chapter`` on each call and compare.
+def shown(value):
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, (Module, Opaque)):
+        return f"a {value.type_name}"
+    return f"{value!r:.80}"
 
-    ``calls`` is a list of ``(label, args)`` or ``(label, args, kwargs)``; every tensor argument is
-    cloned for each side, so an in-place change cannot leak from one call to the other. With
-    ``check_dtype``, a tensor result must keep the dtype the reference gives. ``mutated`` lists the
-    positions of arguments the function changes in place: they are compared after the call too.
-    ``share`` and ``tolerance`` are passed to ``assert_matches``.
-    """
-    from autograder.reference import load_reference  # noqa: PLC0415 - keeps this module light
 
-    expected_function = getattr(load_reference(chapter), name)
+@dataclass
+class Check:
+    """One ``compare`` of a hidden test: the function, its calls and the reference's outcomes."""
+    name: str
+    calls: list = field(default_factory=list)  # {"label", "args", "kwargs", "mutated", "tables"}
+    expected: list = field(default_factory=list)  # per call, plain: {"result"|"raised", "after", "mutated"}
+    options: dict = field(default_factory=dict)  # check_dtype, share, tolerance
+
+
+def reference_check(name, function, calls, check_dtype=False, mutated=(), share=None, tolerance=None,
+                    check_result=True, check_arguments=True, tabulating=contextlib.nullcontext):
+    """The ``Check`` of ``calls`` with the reference ``function``'s outcomes. ``tabulating(tables)``
+    is entered around each reference call (the grader notes there what helpers answer)."""
+    check = Check(name, options={"check_dtype": check_dtype, "share": share, "tolerance": tolerance,
+                                 "check_result": check_result, "check_arguments": check_arguments})
     for call in calls:
         label, args, kwargs = (*call, {})[:3]
-        dtype = next((a.dtype for a in args if isinstance(a, torch.Tensor)), None)
-        expected_args = [_clone(a) for a in args]
-        actual_args = [_clone(a) for a in args]
-        expected = expected_function(*expected_args, **kwargs)
-        shown = f"{name}({label})"
-        try:
-            actual = student_function(*actual_args, **kwargs)
-        except Exception as error:  # noqa: BLE001 - reported as a failed check
-            raise AssertionError(f"{shown} raised {type(error).__name__}: {error}") from error
-        if check_dtype and isinstance(expected, torch.Tensor) and getattr(actual, "dtype", None) != expected.dtype:
-            raise AssertionError(f"{shown}: dtype {getattr(actual, 'dtype', None)}, expected {expected.dtype}")
-        _compare_result(actual, expected, shown, dtype, share, tolerance)
-        for position in mutated:
-            _compare_result(actual_args[position], expected_args[position],
-                            f"{shown}, argument {position + 1} after the call", dtype, share, tolerance)
+        shipped = {"label": label, "args": copy.deepcopy(list(args)), "kwargs": copy.deepcopy(kwargs),
+                   "mutated": list(mutated), "tables": {}}
+        theirs = copy.deepcopy(list(args))
+        with tabulating(shipped["tables"]):
+            try:
+                outcome = {"result": function(*theirs, **copy.deepcopy(kwargs))}
+            except Exception as error:  # noqa: BLE001 - the reference raising is what is expected
+                outcome = {"raised": type(error).__name__}
+        outcome["after"] = [digest(a) for a in theirs]
+        changed = [i for i, (a, b) in enumerate(zip(outcome["after"], shipped["args"], strict=True))
+                   if a != digest(b) and i not in mutated]
+        if changed:
+            raise RuntimeError(f"the reference {name} changes argument(s) {changed} that mutated= does not name")
+        outcome["mutated"] = {str(i): theirs[i] for i in mutated}
+        check.calls.append(shipped)
+        check.expected.append(roundtrip(outcome))
+    return check
+
+
+def case_problem(check, call, expected, actual):
+    """What is wrong with one case (``actual``: the student's outcome, plain data), or None."""
+    label = f"{check.name}({call['label']})"
+    if not isinstance(actual, dict):
+        return f"{label}: no outcome recorded"
+    raised = actual.get("raised")
+    if "raised" in expected:
+        if not (isinstance(raised, list) and expected["raised"] in raised):
+            return f"{label}: expected it to raise {expected['raised']}"
+    elif raised is not None:
+        name = raised[0] if isinstance(raised, list) and raised else "an exception"
+        return f"{label} raised {name}: {str(actual.get('message', ''))[:200]}"
+    elif check.options["check_result"]:
+        problem = result_problem(check, call, expected, actual, label)
+        if problem:
+            return problem
+    return arguments_problem(call, expected, actual, label) if check.options["check_arguments"] else None
+
+
+def arguments_problem(call, expected, actual, label):
+    """Whether the arguments the function may not change are as they were (compared by digest)."""
+    unchanged = set(range(len(call["args"]))) - {int(i) for i in expected["mutated"]}
+    after = actual.get("after")
+    if not isinstance(after, list) or len(after) != len(expected["after"]):
+        return f"{label}: no record of its arguments after the call"
+    changed = [i + 1 for i in sorted(unchanged) if after[i] != expected["after"][i]]
+    if changed:
+        return (f"{label}: changed argument(s) {changed} in place (or left hooks on a model); "
+                "the caller's values must stay as they were")
+    return None
+
+
+def dtypes(value):
+    """The dtypes of the tensors in ``value``, in order."""
+    if isinstance(value, torch.Tensor):
+        return [value.dtype]
+    if isinstance(value, (list, tuple)):
+        return [d for v in value for d in dtypes(v)]
+    if isinstance(value, dict):
+        return [d for k in sorted(value, key=str) for d in dtypes(value[k])]
+    return []
+
+
+def result_problem(check, call, expected, actual, label):
+    options = check.options
+    dtype = next((a.dtype for a in call["args"] if isinstance(a, torch.Tensor)), None)
+    try:
+        result = actual.get("result")
+        if options["check_dtype"] and dtypes(result) != dtypes(expected["result"]):
+            found, wanted = dtypes(result), dtypes(expected["result"])
+            return f"{label}: dtype {found[0] if found else None}, expected {wanted[0] if wanted else None}"
+        compare_result(result, expected["result"], label, dtype, options["share"], options["tolerance"])
+        mutated = actual.get("mutated") if isinstance(actual.get("mutated"), dict) else {}
+        for position, value in expected["mutated"].items():
+            compare_result(mutated.get(position), value, f"{label}, argument {int(position) + 1} after the call",
+                           dtype, options["share"], options["tolerance"])
+    except AssertionError as error:
+        return str(error)
+    return None
+
+
+def judge(checks, record):
+    """``(passed, lines)``: whether every case of a cell's ``checks`` passed in ``record`` (one
+    entry per check: ``{"calls": [outcome, ...]}`` or ``{"missing": name}``), and what failed."""
+    if not isinstance(record, list) or len(record) != len(checks):
+        return False, ["Hidden tests failed: their record is not what the tests wrote."]
+    failures, total = [], 0
+    for check, entry in zip(checks, record, strict=True):
+        total += len(check.calls)
+        outcomes = entry.get("calls") if isinstance(entry, dict) else None
+        if isinstance(entry, dict) and "missing" in entry:
+            failures.append(f"{check.name} is not defined (or is not a function)")
+        elif not isinstance(outcomes, list) or len(outcomes) != len(check.calls):
+            failures.append(f"{check.name}: the record does not hold every case")
+        else:
+            failures += [problem for call, expected, actual in zip(check.calls, check.expected, outcomes, strict=True)
+                         if (problem := case_problem(check, call, expected, actual))]
+    if not failures:
+        names = ", ".join(dict.fromkeys(c.name for c in checks))
+        return True, [f"Hidden tests passed: {total} cases of {names}."]
+    more = [f"... and {len(failures) - 5} more"] if len(failures) > 5 else []
+    return False, [f"Hidden tests failed: {len(failures)} of {total} cases.", *failures[:5], *more]
+
+
+def compare(chapter, name, student_function, calls, check_dtype=False, mutated=(), share=None, tolerance=None,
+            check_result=True, check_arguments=True):
+    """Check ``student_function`` against the reference ``name`` of ``chapter`` on each call.
+
+    ``calls`` is a list of ``(label, args)`` or ``(label, args, kwargs)``; each side gets its own copy
+    of the arguments. With ``check_dtype``, a tensor result must keep the reference's dtype.
+    ``mutated`` lists the positions of arguments the function changes in place (compared after the
+    call); every other argument must be left as it was (a module with the hooks it had), unless
+    ``check_arguments`` is False; ``check_result=False`` checks only that, and what is raised.
+    ``share`` and ``tolerance`` are passed to ``assert_matches``. Under the course's grader this
+    only collects the calls (``verdict.py``).
+    """
+    options = (check_dtype, mutated, share, tolerance, check_result, check_arguments)
+    if COLLECTOR is not None:
+        return COLLECTOR.compare(name, student_function, calls, *options)
+    from autograder.probe import call_once  # noqa: PLC0415
+    from autograder.reference import load_reference  # noqa: PLC0415 - keeps this module light
+
+    check = reference_check(name, getattr(load_reference(chapter), name), calls, *options)
+    outcomes = [roundtrip(call_once(student_function, call, {})) for call in check.calls]
+    passed, lines = judge([check], [{"calls": outcomes}])
+    if not passed:
+        raise AssertionError("\n".join(lines[1:]))

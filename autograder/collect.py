@@ -26,7 +26,7 @@ from pathlib import Path
 from autograder.course import chapters, release_path
 
 IGNORED = ("__MACOSX", ".ipynb_checkpoints", ".DS_Store")
-LMS_FOLDER = re.compile(r"^(?P<student>.+?)_\d+_assignsubmission_.*$")  # Moodle
+LMS_FOLDER = re.compile(r"^(?P<student>.+?)_(?P<id>\d+)_assignsubmission_.*$")  # Moodle
 
 
 @dataclass
@@ -39,10 +39,23 @@ class Found:
     chapter: str | None = None
     problems: list[str] = field(default_factory=list)
     ignored: bool = False
+    unreadable: str | None = None  # why an archive was not extracted
 
 
-def extract_archives(source, work):
-    """Copy ``source`` (a folder or a zip) into ``work``, extracting every archive in place of it."""
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """What one run extracts at most: an archive past a limit is not extracted and gets a row."""
+    total_bytes: int = 4 * 2**30  # inflated, over all archives of the run
+    entries: int = 20_000  # per archive
+    depth: int = 8  # archives inside archives
+    name_bytes: int = 240  # per path component (most file systems allow 255)
+
+
+def extract_archives(source, work, limits=ArchiveLimits()):
+    """Copy ``source`` (a folder or a zip) into ``work``, extracting every archive in place of it.
+
+    Returns ``(work, problems)``: ``{archive's path relative to work: why it was not extracted}``.
+    Each archive is handled on its own: a broken or oversized one is left as it is and reported."""
     source, work = Path(source), Path(work)
     if work.exists():
         shutil.rmtree(work)
@@ -50,23 +63,66 @@ def extract_archives(source, work):
         work.mkdir(parents=True)
         shutil.copy2(source, work / source.name)
     else:
-        shutil.copytree(source, work)
-    pending = [p for p in work.rglob("*") if p.suffix.lower() == ".zip"]
+        shutil.copytree(source, work, symlinks=True)
+    problems, budget = {}, [limits.total_bytes]
+    pending = [(p, 1) for p in archives_in(work)]
     while pending:
-        archive = pending.pop()
-        target = archive.with_suffix("")
+        archive, depth = pending.pop()
+        relative = archive.relative_to(work).as_posix()
         try:
-            with zipfile.ZipFile(archive) as opened:
-                for member in opened.infolist():
-                    destination = (target / member.filename).resolve()
-                    if not destination.is_relative_to(target.resolve()):
-                        continue  # a path that climbs out of the archive's folder is skipped
-                    opened.extract(member, target)
-        except zipfile.BadZipFile:
-            continue  # left in place: reported as an unreadable file
+            target = extract_one(archive, depth, limits, budget)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as error:
+            problems[relative] = reason(error)
+            continue
         archive.unlink()
-        pending += [p for p in target.rglob("*") if p.suffix.lower() == ".zip"]
-    return work
+        pending += [(p, depth + 1) for p in archives_in(target)]
+    return work, problems
+
+
+def archives_in(folder):
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() == ".zip" and p.is_file()
+                  and not p.is_symlink())
+
+
+def reason(error):
+    if isinstance(error, zipfile.BadZipFile):
+        return "a .zip file that is not a readable zip archive"
+    return str(error) if isinstance(error, ValueError) else f"could not be extracted ({type(error).__name__})"
+
+
+def extract_one(archive, depth, limits, budget):
+    """Extract ``archive`` into a new folder beside it (its name without ``.zip``, or with a
+    number if that name is taken); raise ValueError when it breaks a limit."""
+    if depth > limits.depth:
+        raise ValueError(f"archives nested more than {limits.depth} deep")
+    with zipfile.ZipFile(archive) as opened:
+        members = opened.infolist()
+        if len(members) > limits.entries:
+            raise ValueError(f"{len(members):,} entries, more than {limits.entries:,}")
+        inflated = sum(m.file_size for m in members)
+        if inflated > budget[0]:
+            raise ValueError(f"inflates to {inflated / 2**20:,.0f} MB, more than this run allows")
+        for member in members:
+            if any(len(part.encode()) > limits.name_bytes for part in member.filename.split("/")):
+                raise ValueError(f"an entry's name is longer than {limits.name_bytes} bytes")
+        target = free_name(archive.with_suffix(""))
+        target.mkdir()
+        for member in members:
+            destination = (target / member.filename).resolve()
+            if not destination.is_relative_to(target.resolve()):
+                continue  # a path that climbs out of the archive's folder is skipped
+            opened.extract(member, target)
+        budget[0] -= inflated
+    return target
+
+
+def free_name(path):
+    """``path``, or ``path (2)``, ``path (3)``... whichever does not exist yet."""
+    candidate, number = path, 1
+    while candidate.exists() or candidate.is_symlink():
+        number += 1
+        candidate = path.with_name(f"{path.name} ({number})")
+    return candidate
 
 
 def chapter_names():
@@ -147,8 +203,8 @@ def student_of(path, relative, shared):
     file's name without the chapter's tokens, else the last shared folder."""
     folders = folders_of(relative)[len(shared):]
     if folders:
-        lms = LMS_FOLDER.match(folders[0])
-        return lms.group("student") if lms else folders[0]
+        lms = LMS_FOLDER.match(folders[0])  # the LMS id tells two students of the same name apart
+        return f"{lms.group('student')} ({lms.group('id')})" if lms else folders[0]
     return student_from_name(path.stem) or (shared[-1] if shared else None)
 
 
@@ -199,13 +255,16 @@ def common_prefix(lists):
     return prefix
 
 
-def collect(source, work, pattern=None):
-    """Every file of ``source`` (a folder or a zip), extracted under ``work``, placed."""
-    root = extract_archives(source, work)
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part in IGNORED for part in p.parts)
-                   and not p.name.startswith("."))
+def collect(source, work, pattern=None, limits=ArchiveLimits()):
+    """Every file of ``source`` (a folder or a zip), extracted under ``work``, placed; an archive
+    that could not be extracted is one ``Found`` with ``unreadable`` set."""
+    root, problems = extract_archives(source, work, limits)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+                   and not any(part in IGNORED for part in p.parts) and not p.name.startswith(".")
+                   and p.relative_to(root).as_posix() not in problems)
+    broken = [Found(root / relative, relative, problems=[why], unreadable=why) for relative, why in sorted(problems.items())]
     notebooks = [p.relative_to(root).as_posix() for p in files if p.suffix.lower() == ".ipynb"]
     shared = common_prefix([folders_of(r) for r in notebooks]) if len(notebooks) > 1 else []
     if len(notebooks) == 1:
         shared = folders_of(notebooks[0])[:-1] if len(folders_of(notebooks[0])) > 1 else []
-    return [place(path, root, shared, pattern) for path in files]
+    return broken + [place(path, root, shared, pattern) for path in files]

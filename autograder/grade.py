@@ -23,6 +23,16 @@ c.CourseDirectory.db_url = "sqlite:///{root}/gradebook.db"
 c.Execute.timeout = {timeout}
 """
 
+# The grader's verdict (``verdict.py``): test cells decided outside the student's process. Without
+# it, this is plain nbgrader, whose hidden tests run in the student's kernel.
+TRUSTED = """
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+from autograder.verdict import TrustedExecute
+c.Autograde.autograde_preprocessors = [TrustedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+"""
+
 
 def nbgrader(*args, cwd, threads=None, attempts=2):
     """Run an nbgrader command; raise with its traceback when it fails ``attempts`` times.
@@ -47,10 +57,12 @@ def failure_excerpt(text, limit=4000):
     return text[start : start + limit] if start >= 0 else text[-limit:]
 
 
-def prepare(chapter, root, timeout=120):
-    """A course directory at ``root`` with ``chapter`` generated into its gradebook."""
+def prepare(chapter, root, timeout=120, trusted=True):
+    """A course directory at ``root`` with ``chapter`` generated into its gradebook; with
+    ``trusted``, the grader's verdict decides the test cells."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "nbgrader_config.py").write_text(CONFIG.format(root=str(root), timeout=timeout))
+    config = CONFIG.format(root=str(root), timeout=timeout) + (TRUSTED if trusted else "")
+    (root / "nbgrader_config.py").write_text(config)
     (root / "source" / chapter).mkdir(parents=True)
     shutil.copy(source_path(chapter), root / "source" / chapter / source_path(chapter).name)
     nbgrader("generate_assignment", chapter, cwd=root)
@@ -77,7 +89,7 @@ def scores(chapter, students, root):
         }
 
 
-def autograde(chapter, submissions, root, workers=None):
+def autograde(chapter, submissions, root, workers=None, trusted=True):
     """Grade ``{student: notebook}`` for ``chapter`` under ``root``; return their scores.
 
     Students are dealt to ``workers`` course directories (default: one per CPU), each with its own
@@ -90,7 +102,7 @@ def autograde(chapter, submissions, root, workers=None):
 
     def grade(index):
         folder = root / f"worker{index}"
-        prepare(chapter, folder)
+        prepare(chapter, folder, trusted=trusted)
         submit(chapter, {s: submissions[s] for s in shares[index]}, folder)
         nbgrader("autograde", chapter, cwd=folder, threads=threads_each(workers))
         return scores(chapter, shares[index], folder)

@@ -6,16 +6,19 @@
    duplicated graded cells; the repairs head the student's feedback.
 3. **Grade** with the real nbgrader, one job per student and chapter, ``--workers`` at a time: each
    job is a copy of the chapter's course directory (its own gradebook, made once per chapter by
-   ``nbgrader generate_assignment`` from the instructor notebook with its reference sealed into the
-   hidden tests) in which a sandboxed worker (``sandbox.Worker``, ``worker.py``) runs nbgrader's
-   ``autograde`` and ``generate_feedback``; the kernel is jailed (``jail.py``).
+   ``nbgrader generate_assignment`` from the instructor notebook) in which a sandboxed worker
+   (``sandbox.Worker``, ``worker.py``) runs nbgrader's ``autograde`` and ``generate_feedback``; the
+   kernel is jailed (``jail.py``) and only calls the student's functions: the worker decides each
+   test cell's points from what they returned (``verdict.py``).
 4. **Report**: ``RESULTS/grades.csv``, ``RESULTS/feedback/<student>/<chapter>.html`` and a summary.
 
-A job's result is kept in its folder with the hash of what was graded, so running the command
-again resumes where it stopped and writes the same CSV.
+A job's result is kept in its folder with the hash of what was graded and of what graded it (the
+instructor notebook and this package), so running the command again resumes where it stopped and
+writes the same CSV, and grades again whatever the changed tests would grade differently.
 """
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -35,7 +38,6 @@ from autograder import jail
 from autograder.collect import collect
 from autograder.course import ROOT, source_path, tool_env
 from autograder.grade import scores
-from autograder.reference import seal_hidden_tests
 from autograder.repair import read_any, release_notebook, repair
 from autograder.sandbox import Limits, Worker, protections
 from autograder.submissions import graded_only
@@ -43,11 +45,12 @@ from autograder.suspicious import flags
 
 CONFIG = """
 from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern, LimitOutput,
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
                                     SaveAutoGrades)
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import GetGrades
-from autograder.preprocessors import LimitOutputSize, StripSeal
+from autograder.preprocessors import LimitOutputSize
+from autograder.verdict import TrustedExecute
 
 c = get_config()
 c.CourseDirectory.root = {root!r}
@@ -56,9 +59,9 @@ c.Execute.timeout = {cell_timeout}
 c.Execute.shutdown_kernel = "immediate"  # all outputs are in; Python's exit with torch loaded costs ~1.4 CPU-s
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
-c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, LimitOutputSize,
+c.Autograde.autograde_preprocessors = [TrustedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, LimitOutputSize,
                                        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, StripSeal]
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor]
 """
 
 FIELDS = ["student", "chapter", "score", "max_score", "status", "message", "per_test", "file"]
@@ -69,16 +72,13 @@ def nbgrader_command(*args):
 
 
 def template(chapter, folder, limits):
-    """A course directory for ``chapter`` with its gradebook, made once and copied for each job.
-    Its hidden tests carry the sealed reference (``reference.seal_hidden_tests``): a grading kernel
-    cannot read ``solutions/``."""
+    """A course directory for ``chapter`` with its gradebook, made once and copied for each job."""
     root = folder / "templates" / chapter
     if (root / "gradebook.db").exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
     (root / "source" / chapter).mkdir(parents=True)
-    sealed = seal_hidden_tests(nbformat.read(source_path(chapter), as_version=4))
-    nbformat.write(sealed, root / "source" / chapter / source_path(chapter).name)
+    shutil.copy(source_path(chapter), root / "source" / chapter / source_path(chapter).name)
     (root / "nbgrader_config.py").write_text(CONFIG.format(root=str(root), cell_timeout=limits.cell_seconds))
     result = subprocess.run(nbgrader_command("generate_assignment", chapter), cwd=root, env=tool_env(),
                             capture_output=True, text=True, check=False)
@@ -128,7 +128,7 @@ def grade_job(found, folder, limits, worker):
     except (ValueError, OSError) as error:
         return row(found, "unreadable", str(error))
     text = nbformat.writes(notebook)
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    digest = hashlib.sha256(text.encode() + tests_fingerprint(found.chapter).encode()).hexdigest()
     job = folder / "jobs" / found.chapter / safe_name(found.student)
     result_file = job / "result.json"
     if result_file.exists():
@@ -152,6 +152,14 @@ def grade_job(found, folder, limits, worker):
         result = row(found, outcome[0], outcome[1])
     result_file.write_text(json.dumps({"digest": digest, "row": result}))
     return result
+
+
+@functools.cache
+def tests_fingerprint(chapter):
+    """What a saved result depends on besides the submission: the instructor notebook (its tests
+    and reference) and the grader's own code; when either changes, a resumed run grades again."""
+    files = [source_path(chapter), *sorted(Path(__file__).parent.glob("*.py"))]
+    return hashlib.sha256(b"".join(path.read_bytes() for path in files)).hexdigest()
 
 
 def run_autograde(job, found, limits, worker):
@@ -185,8 +193,13 @@ def cause(log):
 
 
 def safe_name(student):
-    """A student name usable as a folder and as an nbgrader student id."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in student).strip("._") or "student"
+    """A student name usable as a folder and as an nbgrader student id, distinct for distinct
+    names: one that had to be changed ("Bob Jones") carries a hash of the name as given, so it
+    never meets another ("Bob_Jones")."""
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in student).strip("._")[:80]
+    if safe == student:
+        return safe
+    return f"{safe or 'student'}-{hashlib.sha256(student.encode()).hexdigest()[:8]}"
 
 
 def newest_per_job(found):
@@ -214,10 +227,11 @@ def grade(source, out, workers=None, pattern=None, limits=None):
     source, out, limits = Path(source).resolve(), Path(out).resolve(), limits or Limits()
     folder = out / "work"
     found = collect(source, folder / "input", pattern)
-    placeable = [f for f in found if not f.ignored and f.student and f.chapter]
-    unplaced = [f for f in found if not f.ignored and not (f.student and f.chapter)]
+    placeable = [f for f in found if not f.ignored and not f.unreadable and f.student and f.chapter]
+    unplaced = [f for f in found if not f.ignored and not f.unreadable and not (f.student and f.chapter)]
     jobs, superseded = newest_per_job(placeable)
-    rows = [row(f, "unplaced", "; ".join(f.problems)) for f in unplaced]
+    rows = [row(f, "unreadable", f"archive: {f.unreadable}") for f in found if f.unreadable]
+    rows += [row(f, "unplaced", "; ".join(f.problems)) for f in unplaced]
     rows += [row(f, "superseded", "a newer file of the same student and chapter was graded") for f in superseded]
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     with ThreadPoolExecutor(workers) as pool:  # one nbgrader generate_assignment per chapter, side by side
@@ -257,6 +271,16 @@ def write_csv(path, rows):
         writer.writerows(rows)
 
 
+def look_alike(students):
+    """Groups of distinct students whose names become the same folder name when cut to letters,
+    digits and ``-_.``: each is graded on its own (``safe_name``), and the summary says so."""
+    groups = {}
+    for student in sorted(set(students)):
+        groups.setdefault(safe_name(student).rsplit("-", 1)[0] if safe_name(student) != student else student,
+                          []).append(student)
+    return [names for names in groups.values() if len(names) > 1]
+
+
 def summary(rows, ignored):
     counts = {}
     for r in rows:
@@ -267,6 +291,8 @@ def summary(rows, ignored):
             lines.append(f"  {r['status']:<11} {r['file']}: {r['message']}")
     if ignored:
         lines.append(f"  ignored (not .ipynb): {', '.join(f.relative for f in ignored)}")
+    for names in look_alike(r["student"] for r in rows if r["student"]):
+        lines.append(f"  kept apart, graded separately: {', '.join(repr(n) for n in names)}")
     return "\n".join(lines)
 
 

@@ -35,16 +35,26 @@ CONNECTION = f"{HOME}/.kernel/connection.json"  # the kernel's connection file
 STASH = "/mnt"  # where kept folders wait while the others are hidden (private to the namespace)
 KERNEL_ENV = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
               "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONDONTWRITEBYTECODE")
-NAMESPACES = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private"]
-DROP = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"  # where the jail's helpers are looked up, nowhere else
+
+
+def tool(name):
+    """The absolute path of the system command ``name``: a program a kernel planted in another
+    folder of PATH is never run with the jail's capabilities."""
+    return shutil.which(name, path=SYSTEM_PATH) or f"/usr/bin/{name}"
+
+
+NAMESPACES = [tool("unshare"), "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private"]
+DROP = [tool("setpriv"), "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
 
 
 @functools.cache
 def available():
     """Root, ``unshare`` and ``setpriv``, and a namespace that mounts (not in every container)."""
-    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("setpriv"):
+    if os.geteuid() != 0 or not os.path.exists(tool("unshare")) or not os.path.exists(tool("setpriv")):
         return False
-    probe = [*NAMESPACES, "sh", "-c", f"mkdir -p {STASH} && mount -t tmpfs tmpfs {STASH} && " + shlex.join(DROP) + " true"]
+    probe = [*NAMESPACES, tool("sh"), "-c", f"export PATH={SYSTEM_PATH}; mkdir -p {STASH} && mount -t tmpfs tmpfs "
+             f"{STASH} && mount -o remount,bind,ro / && " + shlex.join(DROP) + " true"]
     return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
 
@@ -89,7 +99,8 @@ def script(connection, hide, keep, cwd, kernel_options=(), home=None):
     hide = sorted({Path(p) for p in hide}, key=lambda p: len(p.parts))
     keep = [k for k in kept_folders(keep) if any(under(k, h) for h in hide)]
     q = shlex.quote
-    lines = ["set -e", f"mkdir -p {STASH}", f"mount -t tmpfs -o mode=700 tmpfs {STASH}",
+    lines = ["set -e", 'KERNEL_PATH="$PATH"', f"export PATH={SYSTEM_PATH}",
+             f"mkdir -p {STASH}", f"mount -t tmpfs -o mode=700 tmpfs {STASH}",
              f"cp {q(connection)} {STASH}/connection.json", f"mkdir {STASH}/home"]
     if home is not None:
         lines.append(f"if [ -d {q(str(home))} ]; then cp -a {q(str(home))}/. {STASH}/home; fi")
@@ -103,10 +114,24 @@ def script(connection, hide, keep, cwd, kernel_options=(), home=None):
     lines += [f'for f in {q(str(cwd))}/*.ipynb; do if [ -f "$f" ]; then mount --bind /dev/null "$f"; fi; done',
               f"mkdir -p {Path(CONNECTION).parent}; cp {STASH}/connection.json {CONNECTION}",
               f"cp -a {STASH}/home/. {HOME}",
-              f"umount -l {STASH}", f"cd {q(str(cwd))}"]
+              f"umount -l {STASH}", *read_only_but(cwd, hide), f"cd {q(str(cwd))}", 'export PATH="$KERNEL_PATH"']
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", CONNECTION, *kernel_options]
-    lines.append("exec " + shlex.join(DROP + kernel))
+    # no descriptor of the worker's: its log holds other students' output (/proc/self/fd would reopen it)
+    lines.append("exec " + shlex.join(DROP + kernel) + " </dev/null >/dev/null 2>&1")
     return "\n".join(lines)
+
+
+def read_only_but(cwd, hide):
+    """Shell lines that make every mount the kernel sees read-only, but its working folder, the
+    in-memory folders that hide the course (its ``/tmp`` among them) and ``/proc``: without
+    capabilities uid 0 can still write files root owns, such as a program in ``/usr/local/bin``
+    that the grader might run."""
+    writable = " | ".join(shlex.quote(str(p)) for p in [cwd, *hide, "/proc"]) + " | /proc/*"
+    return ["mount -o remount,bind,ro /",
+            "awk '{print $5}' /proc/self/mountinfo | sort -u | while read -r point; do",
+            f'  case "$point" in {writable}) continue ;; esac',
+            '  mount -o remount,bind,ro "$point" 2>/dev/null || true',
+            "done"]
 
 
 def kernel_environment():
@@ -123,9 +148,9 @@ def main(argv=None):
     parser.add_argument("--home", help="a folder whose copy the kernel's home starts as")
     args, kernel_options = parser.parse_known_args(argv)  # nbclient adds options for the kernel
     cwd = Path.cwd().resolve()
-    command = [*NAMESPACES, "sh", "-c", script(args.connection_file, args.hide, [*args.keep, cwd], cwd, kernel_options,
+    command = [*NAMESPACES, tool("sh"), "-c", script(args.connection_file, args.hide, [*args.keep, cwd], cwd, kernel_options,
                                                   args.home)]
-    os.execvpe(command[0], command, kernel_environment())
+    os.execve(command[0], command, kernel_environment())
 
 
 if __name__ == "__main__":

@@ -1,20 +1,14 @@
-"""nbgrader preprocessors of the grader's: output size, and the seal kept out of feedback.
+"""An nbgrader preprocessor of the grader's: output size.
 
 ``LimitOutputSize``: nbgrader's ``LimitOutput`` cuts outputs to 1,000 lines; a single line of 50 MB passes it and would
 land whole in the graded notebook and the feedback. This one keeps the start of any text output
 longer than ``max_chars`` and says how much was cut.
-
-``StripSeal``: the hidden tests carry the reference's code (``reference.unseal_line``); the feedback
-shows the hidden tests without it.
 """
 
 import json
-import re
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer
-
-from autograder.reference import SEAL_CALL
 
 
 def truncated(text, limit):
@@ -38,22 +32,4 @@ class LimitOutputSize(NbGraderPreprocessor):  # enabled by default, unlike nbcon
                         data.setdefault("text/plain", f"[output cut by the grader: {key} too large]")
                 elif key.startswith("text/") or key.endswith("json"):
                     data[key] = truncated("".join(value) if isinstance(value, list) else str(value), self.max_chars)
-        return cell, resources
-
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def without_seal(text):
-    """``text`` without its lines that hold the seal (colour codes in tracebacks included)."""
-    return "\n".join(line for line in text.split("\n") if "unseal(" not in ANSI.sub("", line))
-
-
-class StripSeal(NbGraderPreprocessor):
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code" and SEAL_CALL in cell.source:
-            cell.source = without_seal(cell.source)
-        for output in cell.get("outputs", []):
-            if "traceback" in output:
-                output["traceback"] = [without_seal(frame) for frame in output["traceback"]]
         return cell, resources

@@ -47,9 +47,10 @@ class Limits:
 
 @functools.cache
 def can_isolate_network():
-    if not shutil.which("unshare") or not shutil.which("ip"):
+    if not shutil.which("unshare", path=jail.SYSTEM_PATH) or not shutil.which("ip", path=jail.SYSTEM_PATH):
         return False
-    probe = subprocess.run(["unshare", "--net", "ip", "link", "set", "lo", "up"], capture_output=True, check=False)
+    probe = subprocess.run([jail.tool("unshare"), "--net", jail.tool("ip"), "link", "set", "lo", "up"],
+                           capture_output=True, check=False)
     return probe.returncode == 0
 
 
@@ -77,7 +78,8 @@ def worker_environment(home, kernels, limits):
 def wrapped(command):
     """``command`` in a network namespace of its own, where this machine allows it."""
     if can_isolate_network():
-        command = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
+        command = [jail.tool("unshare"), "--net", jail.tool("sh"), "-c", f'{jail.tool("ip")} link set lo up && exec "$@"',
+                   "sh", *command]
     return command
 
 
@@ -133,7 +135,7 @@ class Worker:
             self.results.close()
             self.process = None
         if job is not None:
-            subprocess.run(["pkill", "-KILL", "-f", f"{job}/"], check=False)
+            subprocess.run([jail.tool("pkill"), "-KILL", "-f", f"{job}/"], check=False)
 
 
 def protections():

@@ -12,7 +12,7 @@ notebook (the course's own cells may use these tools legitimately).
 import re
 
 PATTERNS = {
-    "the grader's package": r"\bautograder\b|\bload_reference\b|\bunseal\b",
+    "the grader's package": r"\bautograder\b|\bload_reference\b",
     "frame or object introspection": r"\b_getframe\b|\bf_back\b|\bf_locals\b|\bf_globals\b|__globals__|"
                                      r"__closure__|\bco_consts\b|\bgc\.get_(objects|referrers|referents)\b",
     "tracing or audit hooks": r"\bsettrace\b|\bsetprofile\b|\baddaudithook\b",

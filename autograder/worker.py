@@ -14,6 +14,7 @@ limits, and a whole-job timeout enforced by the grader, which kills and replaces
 import argparse
 import json
 import os
+import shutil
 from pathlib import Path
 
 LOG_LIMIT = 10 * 2**20  # bytes of the worker's log (its and its kernels' stdout and stderr) kept
@@ -28,10 +29,25 @@ def grade_one(job, chapter, student):
     config = PyFileConfigLoader("nbgrader_config.py", path=job).load_config()
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     result = api.autograde(chapter, student, force=True)
+    keep_only_notebooks(Path(job) / "autograded" / student / chapter)
     if result["success"]:
         feedback = api.generate_feedback(chapter, student, force=True)
         result = feedback if not feedback["success"] else result
     return {"success": bool(result["success"]), "log": (result.get("error") or "") + (result.get("log") or "")}
+
+
+def keep_only_notebooks(folder):
+    """Empty the kernel's working folder but for the graded notebooks (regular files): nbgrader's
+    feedback step copies every file of it, following links, and the kernel could write there."""
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False) and entry.name.endswith(".ipynb"):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
 
 
 def serve(jobs_fd, results_fd):

@@ -1,4 +1,5 @@
-"""A real ``nbgrader autograde`` round trip for each chapter, in a temporary course directory.
+"""A real ``nbgrader autograde`` round trip for each chapter, in a temporary course directory,
+with the course grader's verdict (``verdict.py``) deciding the test cells.
 
 The reference answers get full marks; the blank student notebook gets 0 and grading completes;
 each plausible wrong answer loses the points of the test cells of the function it breaks and
@@ -66,3 +67,13 @@ def test_each_wrong_answer_loses_exactly_the_points_of_what_it_breaks(graded):
     outcome = {key: lost(scores[f"wrong_{key}"]) for key in module.WRONG}
     expected = {key: failing for key, (_, failing) in module.WRONG.items()}
     assert outcome == expected
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_plain_nbgrader_still_grades_the_reference_in_full_and_the_blank_at_zero(chapter, tmp_path):
+    """The instructor notebooks stay ordinary nbgrader source notebooks: without the grader's
+    verdict, the hidden tests run in the student's kernel and give the same grades."""
+    submissions = {"reference": graded_only(submission(chapter)), "blank": graded_only(blank(chapter))}
+    scores = autograde(chapter, submissions, tmp_path, trusted=False)
+    assert not lost(scores["reference"])
+    assert scores["blank"] and all(score == 0 for score, _ in scores["blank"].values())

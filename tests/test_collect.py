@@ -1,10 +1,11 @@
 """Finding who handed in which chapter (autograder/collect.py), on real student notebooks."""
 
+import io
 import json
 import shutil
 import zipfile
 
-from autograder.collect import collect
+from autograder.collect import ArchiveLimits, collect
 from autograder.course import release_path
 
 
@@ -31,7 +32,7 @@ def test_a_folder_per_student_with_any_layout(tmp_path):
     assert placed(collect(source, tmp_path / "work")) == {
         "alice/minmax.ipynb": ("alice", "ch01_minmax"),
         "bob/ch02_salient/salient.ipynb": ("bob", "ch02_salient"),
-        "Carol Jones_123456_assignsubmission_file_/my work.ipynb": ("Carol Jones", "ch01_minmax"),
+        "Carol Jones_123456_assignsubmission_file_/my work.ipynb": ("Carol Jones (123456)", "ch01_minmax"),
     }
 
 
@@ -94,3 +95,48 @@ def test_a_pattern_names_the_student(tmp_path):
     (source / "2026_x77_attempt_5_minmax.ipynb").write_text(notebook_text("ch01_minmax"))
     found = collect(source, tmp_path / "work", pattern=r"_(?P<student>x\d+)_attempt")
     assert placed(found) == {"2026_x77_attempt_5_minmax.ipynb": ("x77", "ch01_minmax")}
+
+
+def zipped(entries):
+    """The bytes of a zip archive of ``{name: text or bytes}``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_archives_that_break_a_limit_are_reported_and_the_rest_is_placed(tmp_path):
+    """Each archive in its own error boundary: none stops the others from being found."""
+    source = tmp_path / "in"
+    source.mkdir()
+    text = notebook_text("ch01_minmax")
+    nested = zipped({"deep_ch01.ipynb": text})
+    for level in range(24):
+        nested = zipped({f"level{level}.zip": nested})
+    (source / "nested.zip").write_bytes(nested)
+    (source / "long.zip").write_bytes(zipped({"x" * 300 + ".ipynb": text}))
+    (source / "bomb.zip").write_bytes(zipped({"zeros.ipynb": bytes(8 * 2**20)}))  # 8 MB of zeros: 8 KB
+    (source / "broken.zip").write_bytes(b"PK\x03\x04 not really")
+    (source / "folder.zip").mkdir()  # a folder whose name ends in .zip
+    (source / "folder.zip" / "carol_ch01.ipynb").write_text(text)
+    (source / "dave").write_text("a file with an archive's name")
+    (source / "dave.zip").write_bytes(zipped({"minmax.ipynb": text}))
+    found = collect(source, tmp_path / "work", limits=ArchiveLimits(total_bytes=2**20))
+    unreadable = {f.relative: f.unreadable for f in found if f.unreadable}
+    assert any("nested more than 8 deep" in why for why in unreadable.values()), unreadable
+    assert unreadable["long.zip"] == "an entry's name is longer than 240 bytes"
+    assert unreadable["bomb.zip"].startswith("inflates to 8 MB")
+    assert unreadable["broken.zip"] == "a .zip file that is not a readable zip archive"
+    assert placed(found) == {"folder.zip/carol_ch01.ipynb": ("folder.zip", "ch01_minmax"),
+                             "dave (2)/minmax.ipynb": ("dave (2)", "ch01_minmax")}
+
+
+def test_students_of_the_same_name_are_told_apart_by_their_lms_id(tmp_path):
+    source = tmp_path / "in"
+    for lms_id in ("111", "222"):
+        folder = source / f"Anna Smith_{lms_id}_assignsubmission_file_"
+        folder.mkdir(parents=True)
+        (folder / "minmax.ipynb").write_text(notebook_text("ch01_minmax"))
+    assert sorted(s for s, _ in placed(collect(source, tmp_path / "work")).values()) == [
+        "Anna Smith (111)", "Anna Smith (222)"]

@@ -6,9 +6,11 @@ give, and none affects the others. Chapter 1 keeps the run short; the grader is 
 
 import copy
 import csv
+import io
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -64,15 +66,46 @@ def adversarial(folder):
         "snooper": with_code(good, "bits_per_weight", after=SNOOPER.replace("TARGETS", repr(targets(folder)))),
         "reference_import": with_code(good, "dequantize", after=REFERENCE_IMPORT),
         "kernel_home": with_code(good, "bits_per_weight", before=FONT_LIST),
+        "warning": with_code(good, "quantize", after=WARNING),
+        "symlinks": with_code(good, "bits_per_weight", before=SYMLINKS),
     }
+    notebooks |= {name: with_code(blank(CHAPTER), "quant_params", before=code) for name, code in CHEATS.items()}
     texts |= {name: nbformat.writes(nb) for name, nb in notebooks.items()}
     inbox = folder / "in"
     inbox.mkdir()
     for name, text in texts.items():
         (inbox / f"{name}_{CHAPTER}.ipynb").write_text(text)
     (inbox / f"pdf_{CHAPTER}.ipynb").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
+    look_alikes_and_archives(inbox, texts["correct"], nbformat.writes(blank(CHAPTER)))
     (inbox / "stray_notes.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
                                                            "nbformat_minor": 5}))
+
+
+def zipped(entries):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def look_alikes_and_archives(inbox, correct, empty):
+    """Students whose names look alike, and archives that once stopped the whole run."""
+    (inbox / f"Bob Jones_{CHAPTER}.ipynb").write_text(correct)
+    (inbox / f"Bob_Jones_{CHAPTER}.ipynb").write_text(empty)
+    for lms_id, text in (("111", correct), ("222", empty)):
+        folder = inbox / f"Anna Smith_{lms_id}_assignsubmission_file_"
+        folder.mkdir()
+        (folder / "minmax.ipynb").write_text(text)
+    nested = zipped({f"deep_{CHAPTER}.ipynb": correct})
+    for level in range(24):
+        nested = zipped({f"level{level}.zip": nested})
+    (inbox / "nested.zip").write_bytes(nested)
+    (inbox / "long.zip").write_bytes(zipped({"x" * 300 + ".ipynb": correct}))
+    (inbox / "zipfolder.zip").mkdir()
+    (inbox / "zipfolder.zip" / "minmax.ipynb").write_text(correct)
+    (inbox / "dave").write_text("a file with an archive's name")
+    (inbox / "dave.zip").write_bytes(zipped({"minmax.ipynb": correct}))
 
 
 def targets(folder):
@@ -90,31 +123,118 @@ def targets(folder):
 SNOOPER = """
 import glob
 
+found = []
+for pattern in TARGETS:
+    for path in glob.glob(pattern) or [pattern]:
+        try:
+            with open(path, "rb") as handle:
+                if handle.read(1):
+                    found.append(path)
+        except OSError:
+            pass
+print(f"snooped: {found or 'nothing'}")  # one write: a stream may be cut between writes
+
 
 def bits_per_weight(n_bit, group_size, scale_bits=16, zero_bits=16):
-    found = []
-    for pattern in TARGETS:
-        for path in glob.glob(pattern) or [pattern]:
-            try:
-                with open(path, "rb") as handle:
-                    if handle.read(1):
-                        found.append(path)
-            except OSError:
-                pass
-    print(f"snooped: {found or 'nothing'}")  # one write: a stream may be cut between writes
     # a cheat would copy the answer from what it found; this one says whether it could
     return n_bit + (scale_bits + zero_bits) / group_size if found else 0.0
 """
 
 REFERENCE_IMPORT = """
+try:
+    from autograder.reference import load_reference
+    _reference_dequantize = load_reference("ch01_minmax").dequantize
+except Exception as error:
+    print(f"reference refused: {type(error).__name__}")
+    _reference_dequantize = None
+
+
 def dequantize(codes, scales, zeros):
-    try:
-        from autograder.reference import load_reference
-        return load_reference("ch01_minmax").dequantize(codes, scales, zeros)
-    except Exception as error:
-        print(f"reference refused: {type(error).__name__}")
-        return codes * scales
+    return _reference_dequantize(codes, scales, zeros) if _reference_dequantize else codes * scales
 """
+
+WARNING = """
+import warnings
+
+_correct_quantize = quantize
+
+
+def quantize(w, scales, zeros, n_bit=4, zero_point=True):
+    warnings.warn("a correct answer that warns", UserWarning)  # nbgrader counts stderr as failing
+    print("and prints")
+    return _correct_quantize(w, scales, zeros, n_bit, zero_point)
+"""
+
+SYMLINKS = """
+import os
+
+for name, target in (("leak_solutions.ipynb", SOLUTIONS), ("gradebook.db", "../../../gradebook.db"),
+                     ("leak_folder", "../../..")):
+    os.symlink(target, name)
+""".replace("SOLUTIONS", repr(str(ROOT / "solutions" / CHAPTER / "minmax.ipynb")))
+
+# Code that tries to get points without solving, each in an otherwise blank notebook: all score 0.
+CHEATS = {
+    "cheat_ast_transformer": """
+import ast
+from IPython import get_ipython
+
+
+class Forgive(ast.NodeTransformer):  # wraps every later cell, hidden tests included, in try/except
+    def visit_Module(self, node):
+        handler = ast.ExceptHandler(type=ast.Name("BaseException", ast.Load()), name=None, body=[ast.Pass()])
+        body = [ast.Try(body=node.body or [ast.Pass()], handlers=[handler], orelse=[], finalbody=[])]
+        return ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))
+
+
+get_ipython().ast_transformers.append(Forgive())
+""",
+    "cheat_displayhook": """
+import sys
+from IPython import get_ipython
+
+get_ipython().events.register("post_run_cell", lambda result: sys.displayhook("ok"))
+get_ipython().showtraceback = lambda *args, **kwargs: None
+""",
+    "cheat_patched_checks": """
+import sys, types
+import torch
+
+torch.allclose = lambda *args, **kwargs: True
+torch.equal = lambda *args, **kwargs: True
+torch.Tensor.__eq__ = lambda *args: True
+fake = types.ModuleType("autograder.checks")
+fake.compare = fake.use_reference = lambda *args, **kwargs: None
+sys.modules["autograder.checks"] = fake
+""",
+    "cheat_agreeable_tensor": """
+import torch
+
+
+class Agreeable(torch.Tensor):  # every comparison true, every function its own input
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return True
+
+
+def quant_params(w, n_bit=4, zero_point=True):
+    return torch.zeros(w.shape[0], 1).as_subclass(Agreeable), torch.zeros(w.shape[0], 1).as_subclass(Agreeable)
+""",
+    "cheat_forged_record": """
+import os
+import autograder.probe as probe
+from autograder.plain import pack
+
+
+def forged(grade_id, exchange):
+    outcome = {"result": 0.0, "raised": ["ValueError"], "after": [], "mutated": {}}
+    with open(os.path.join(exchange, f"{grade_id}.record"), "wb") as handle:
+        handle.write(pack([{"calls": [outcome] * 500}]))
+
+
+probe.run = forged
+""",
+}
 
 NETWORK = """
 import socket, subprocess, sys
@@ -149,6 +269,11 @@ EXPECTED = {  # student: (status, tests lost)
     "network": ("graded", set()),
     "sys_exit": ("graded", {"test_bits_per_weight"}),
     "kernel_home": ("graded", set()),
+    "warning": ("graded", set()),
+    "bob jones": ("graded", set()),
+    "Anna Smith (111)": ("graded", set()),
+    "zipfolder.zip": ("graded", set()),
+    "dave (2)": ("graded", set()),
 }
 JAILED = {  # what the kernel's jail takes away (where the machine allows the jail)
     "snooper": ("graded, flagged for review", {"test_bits_per_weight"}),
@@ -162,7 +287,7 @@ def graded(tmp_path_factory):
     adversarial(folder)
     limits = Limits(cell_seconds=20, notebook_seconds=600, memory_gb=6)
     rows = grade(folder / "in", folder / "out", workers=2, limits=limits)
-    return folder, {r["student"]: r for r in rows}
+    return folder, {r["student"] or r["file"]: r for r in rows}
 
 
 def lost(row):
@@ -197,10 +322,37 @@ def test_a_jailed_kernel_starts_with_matplotlibs_font_list(graded):
     assert "font list: ready before the kernel" in (folder / "out" / "feedback" / "kernel_home" / f"{CHAPTER}.html").read_text()
 
 
-def test_feedback_shows_no_sealed_reference(graded):
-    folder, _ = graded
-    for page in (folder / "out" / "feedback").rglob("*.html"):
-        assert "unseal" not in page.read_text(), page
+@pytest.mark.parametrize("student", sorted(CHEATS))
+def test_code_that_fakes_passing_tests_scores_what_the_blank_notebook_does(graded, student):
+    _, rows = graded
+    assert rows[student]["status"].startswith("graded") and float(rows[student]["score"]) == 0, rows[student]
+
+
+def test_feedback_is_built_from_the_graded_notebook_alone(graded):
+    """No file of the kernel's folder reaches the feedback: links to the solutions, the gradebook
+    and the job's folder are not followed."""
+    folder, rows = graded
+    assert float(rows["symlinks"]["score"]) == FULL
+    feedback = folder / "out" / "feedback"
+    assert sorted(p.name for p in (feedback / "symlinks").iterdir()) == [f"{CHAPTER}.html"]
+    for page in feedback.rglob("*.html"):
+        assert "BEGIN SOLUTION" not in page.read_text(), page
+    job = folder / "out" / "work" / "jobs" / CHAPTER / "symlinks"
+    assert not [p for p in job.rglob("*") if p.is_symlink()], "links the kernel made are removed after the job"
+
+
+@pytest.mark.parametrize("student", ["bob_jones", "Anna Smith (222)"])
+def test_students_whose_names_look_alike_are_graded_apart(graded, student):
+    """The blank twin scores 0, and the correct one (above) full marks: neither overwrote the other."""
+    _, rows = graded
+    assert rows[student]["status"] == "graded" and float(rows[student]["score"]) == 0, rows[student]
+
+
+def test_archives_past_a_limit_get_a_row_each_and_stop_nothing(graded):
+    folder, rows = graded
+    unreadable = {r["file"]: r["message"] for r in rows.values() if r["status"] == "unreadable" and not r["student"]}
+    assert unreadable["long.zip"] == "archive: an entry's name is longer than 240 bytes"
+    assert any("nested more than 8 deep" in m for m in unreadable.values()), unreadable
 
 
 @pytest.mark.parametrize("student", ["corrupt_json", "empty", "pdf"])

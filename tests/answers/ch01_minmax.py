@@ -93,6 +93,29 @@ def pseudo_quantize(w, n_bit=4, zero_point=True, group_size=128):
     return out.reshape(w.shape).to(w.dtype)
 """
 
+PSEUDO_QUANTIZE_NAN_ONLY = """
+def pseudo_quantize(w, n_bit=4, zero_point=True, group_size=128):
+    if torch.isnan(w).any():  # wrong: an infinite weight must raise ValueError too
+        raise ValueError("the weight has NaN values")
+    if group_size > 0 and w.shape[-1] % group_size:
+        raise ValueError("group_size does not divide in_features")
+    groups = w.reshape(-1, group_size if group_size > 0 else w.shape[-1])
+    scales, zeros = quant_params(groups, n_bit, zero_point)
+    return dequantize(quantize(groups, scales, zeros, n_bit, zero_point), scales, zeros).reshape(w.shape).to(w.dtype)
+"""
+
+QUANTIZE_IN_PLACE = """
+def quantize(w, scales, zeros, n_bit=4, zero_point=True):
+    low, high = (0, 2**n_bit - 1) if zero_point else (-(2 ** (n_bit - 1)), 2 ** (n_bit - 1) - 1)
+    return w.div_(scales).round_().add_(zeros).clamp_(low, high)  # wrong: overwrites the caller's w
+"""
+
+DEQUANTIZE_IN_PLACE = """
+def dequantize(codes, scales, zeros):
+    codes -= zeros  # wrong: changes the caller's codes
+    return codes * scales
+"""
+
 BITS_NO_ZERO = """
 def bits_per_weight(n_bit, group_size, scale_bits=16, zero_bits=16):
     return n_bit + scale_bits / group_size  # wrong: forgets the zero point
@@ -108,7 +131,11 @@ WRONG = {
         {"quant_params": QUANT_PARAMS_NO_FLOOR}, {"test_quant_params_asymmetric", "test_quant_params_symmetric"}),
     "floor_not_round": ({"quantize": QUANTIZE_FLOOR}, {"test_quantize_asymmetric", "test_quantize_symmetric"}),
     "symmetric_range_7": ({"quantize": QUANTIZE_SYMMETRIC_7}, {"test_quantize_symmetric"}),
-    "groups_along_output": ({"pseudo_quantize": PSEUDO_QUANTIZE_OUTPUT_GROUPS}, {"test_pseudo_quantize"}),
+    "groups_along_output": (
+        {"pseudo_quantize": PSEUDO_QUANTIZE_OUTPUT_GROUPS}, {"test_pseudo_quantize", "test_pseudo_quantize_errors"}),
+    "nan_but_not_infinity": ({"pseudo_quantize": PSEUDO_QUANTIZE_NAN_ONLY}, {"test_pseudo_quantize_errors"}),
+    "quantize_in_place": ({"quantize": QUANTIZE_IN_PLACE}, {"test_quantize_asymmetric", "test_quantize_symmetric"}),
+    "dequantize_in_place": ({"dequantize": DEQUANTIZE_IN_PLACE}, {"test_dequantize"}),
     "no_value_error": ({"pseudo_quantize": PSEUDO_QUANTIZE_NO_CHECK}, {"test_pseudo_quantize_errors"}),
     "bits_forget_zero_point": ({"bits_per_weight": BITS_NO_ZERO}, {"test_bits_per_weight"}),
 }
@@ -148,8 +175,8 @@ def dequantize(codes, scales, zeros):
     # a loop over rows and groups
     "pseudo_quantize": """
 def pseudo_quantize(w, n_bit=4, zero_point=True, group_size=128):
-    if w.isnan().any():
-        raise ValueError("cannot quantize NaN")
+    if w.isnan().any() or w.isinf().any():
+        raise ValueError("cannot quantize NaN or infinity")
     width = w.shape[-1]
     size = width if group_size <= 0 else group_size
     if width % size:

@@ -1,0 +1,143 @@
+"""Plain data: how values cross between a student's kernel and the grader.
+
+``pack`` turns a value into bytes holding only numbers, strings, lists, tuples, dicts, tensors (as
+dtype, shape and raw bytes) and modules (as their class name and state); anything else becomes its
+type's name. ``unpack`` rebuilds such bytes as exact built-in types and plain tensors of known
+dtypes, and nothing else: a value that comes from a student's code is never run, imported or
+unpickled by the grader. ``digest`` fingerprints a value's plain form.
+"""
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass
+
+import torch
+
+DTYPES = {name: getattr(torch, name) for name in (
+    "float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool",
+    "complex64", "complex128")}
+
+STRING_LIMIT = 2000  # characters of a string (or a repr) kept in a record
+DEPTH_LIMIT = 12
+
+
+def tensor_bytes(tensor):
+    """The raw bytes of ``tensor`` (any dtype, any layout, any device) and its plain description."""
+    plain = torch.Tensor.as_subclass(tensor, torch.Tensor).detach()
+    plain = plain.to("cpu").contiguous().reshape(-1)
+    data = plain.view(torch.uint8).numpy().tobytes() if plain.numel() else b""
+    return data, {"dtype": str(plain.dtype).removeprefix("torch."), "shape": list(tensor.shape)}
+
+
+def encode(value, blobs, depth=0):  # noqa: PLR0911 - one return a kind of value
+    """``value`` as JSON-ready plain data; tensor bytes are appended to ``blobs``."""
+    kind = type(value)
+    if depth > DEPTH_LIMIT:
+        return {"object": "nested too deeply"}
+    if value is None or kind in (bool, int, float):
+        return {"value": value}
+    if kind is str:
+        return {"value": value[:STRING_LIMIT]}
+    if kind in (list, tuple):
+        return {kind.__name__: [encode(v, blobs, depth + 1) for v in value]}
+    if kind is dict or isinstance(value, dict) and kind.__module__ == "collections":
+        return {"dict": [[encode(k, blobs, depth + 1), encode(v, blobs, depth + 1)] for k, v in value.items()]}
+    if isinstance(value, torch.Tensor):
+        data, description = tensor_bytes(value)
+        blobs.append(data)
+        return {"tensor": len(blobs) - 1, **description}
+    if isinstance(value, torch.nn.Module):
+        return {"module": kind.__name__, "state": encode(dict(value.state_dict()), blobs, depth + 1),
+                "hooks": hooks(value)}
+    return {"object": kind.__name__}
+
+
+def hooks(module):
+    """How many forward hooks (pre and post) are registered on ``module`` and its submodules."""
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())
+
+
+def pack(value):
+    """``value`` as bytes: a length, a JSON header, then the tensors' bytes."""
+    blobs = []
+    header = encode(value, blobs)
+    sizes = [len(b) for b in blobs]
+    text = json.dumps({"value": header, "sizes": sizes}).encode()
+    return struct.pack("<Q", len(text)) + text + b"".join(blobs)
+
+
+def digest(value):
+    """A fingerprint of ``value``'s plain data: equal for equal values, whatever their layout."""
+    return hashlib.sha256(pack(value)).hexdigest()
+
+
+def unpack(data):
+    """The value ``probe.pack`` wrote, rebuilt from plain data (tensors of known dtypes only)."""
+    (length,) = struct.unpack_from("<Q", data)
+    header = json.loads(data[8 : 8 + length])
+    offsets, position = [], 8 + length
+    for size in header["sizes"]:
+        offsets.append((position, size))
+        position += int(size)
+    if position != len(data):
+        raise ValueError("the record's size does not match its header")
+    return decode(header["value"], data, offsets)
+
+
+def decode(node, data, offsets):
+    if not isinstance(node, dict) or len(node) == 0:
+        raise ValueError("malformed record")
+    if "value" in node:
+        value = node["value"]
+        if value is not None and type(value) not in (bool, int, float, str):
+            raise ValueError("malformed record")
+        return value
+    if "list" in node or "tuple" in node:
+        items = [decode(v, data, offsets) for v in node.get("list", node.get("tuple"))]
+        return items if "list" in node else tuple(items)
+    if "dict" in node:
+        return {freeze(decode(k, data, offsets)): decode(v, data, offsets) for k, v in node["dict"]}
+    if "tensor" in node:
+        dtype = DTYPES[node["dtype"]]
+        shape = [int(n) for n in node["shape"]]
+        start, size = offsets[int(node["tensor"])]
+        numel = 1
+        for n in shape:
+            numel *= n
+        if size != numel * torch.empty((), dtype=dtype).element_size():
+            raise ValueError("a tensor's bytes do not match its shape")
+        raw = torch.frombuffer(bytearray(data[start : start + size]), dtype=torch.uint8) if size else \
+            torch.empty(0, dtype=torch.uint8)
+        return raw.view(dtype).reshape(shape) if dtype is not torch.bool else raw.bool().reshape(shape)
+    if "module" in node:
+        return Module(str(node["module"]), decode(node["state"], data, offsets), int(node["hooks"]))
+    if "object" in node:
+        return Opaque(str(node["object"])[:100])
+    raise ValueError("malformed record")
+
+
+def freeze(key):
+    return tuple(key) if isinstance(key, list) else key
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A value of a type a record does not carry: only its type's name."""
+    type_name: str
+
+
+@dataclass
+class Module:
+    """A module as a record carries it: its class name and its parameters and buffers."""
+    type_name: str
+    state: dict
+    hooks: int = 0
+
+
+def roundtrip(value):
+    """``value`` as the grader would read it from a record: the reference's answers go through the
+    same encoding as the student's, so both are compared in one form."""
+    return unpack(pack(value))
+
+

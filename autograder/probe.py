@@ -1,0 +1,100 @@
+"""The grading kernel's side of a test cell: call the student's functions and hand back plain data.
+
+When the course's grader (``python -m autograder grade``) grades a test cell, the cell's code does
+not run. The grader (``verdict.TrustedExecute``, outside the student's process) writes the cell's
+cases to ``EXCHANGE/<grade id>.cases`` and runs one line instead, ``run(grade_id, exchange)``, which
+
+1. reads the cases: for each check, the name of the student's function and its calls (arguments as
+   the hidden tests made them, and, where a function is graded on its own, a table of what the
+   functions it builds on answer to the calls the reference makes);
+2. calls the student's function on a copy of each call's arguments, with its prints and warnings
+   captured;
+3. writes ``EXCHANGE/<grade id>.record``: for each call, the result or the exception's class names,
+   and each argument after the call, as plain data (``encode``: numbers, strings, lists, dicts and
+   tensors as dtype, shape and bytes; never an object the student's code made).
+
+Nothing here knows the expected values or compares anything: the grader reads the record after
+the cell and decides (``verdict.py``). Code in the notebook can change what this module writes, so
+it can make its own results wrong, but it cannot make them right without computing them.
+"""
+
+import contextlib
+import copy
+import inspect
+import io
+import os
+import warnings
+
+import torch
+
+from autograder.plain import STRING_LIMIT, digest, pack
+
+
+def bound(function, args, kwargs):
+    """``args`` and ``kwargs`` as the full tuple of ``function``'s parameters, defaults filled in."""
+    try:
+        binding = inspect.signature(function).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return (args, kwargs)
+    binding.apply_defaults()
+    return tuple(binding.arguments.values())
+
+
+def answering_from(table, name, own):
+    """A stand-in for the helper ``name``: where ``table`` has the call, the reference's answer
+    (its result, and the tensors it changes in place set to their new values), else the student's
+    own function ``own``."""
+    def helper(*args, **kwargs):
+        key = digest(bound(own, args, kwargs)) if callable(own) else None
+        if key in table:
+            result, changed = table[key]
+            for position, value in changed.items():
+                with torch.no_grad():
+                    args[position].copy_(value)
+            return copy.deepcopy(result)
+        if callable(own):
+            return own(*args, **kwargs)
+        raise NameError(f"name {name!r} is not defined")
+    return helper
+
+
+def call_once(function, call, namespace):
+    """One call of the student's ``function``: its outcome and its arguments afterwards."""
+    args, kwargs = copy.deepcopy(call["args"]), copy.deepcopy(call["kwargs"])
+    saved = {name: namespace.get(name) for name in call["tables"]}
+    for name, table in call["tables"].items():
+        namespace[name] = answering_from(table, name, saved[name])
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            outcome = {"result": function(*args, **kwargs)}
+    except Exception as error:  # noqa: BLE001 - the student's exception is part of the record
+        outcome = {"raised": [c.__name__ for c in type(error).__mro__], "message": str(error)[:STRING_LIMIT]}
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+    outcome["after"] = [digest(a) for a in args]
+    outcome["mutated"] = {str(i): args[i] for i in call["mutated"] if i < len(args)}
+    return outcome
+
+
+def run(grade_id, exchange):
+    """Call the student's functions on the cases of ``grade_id`` and write the record."""
+    from IPython import get_ipython  # noqa: PLC0415 - only the grading kernel runs this
+
+    namespace = get_ipython().user_ns
+    checks = torch.load(os.path.join(exchange, f"{grade_id}.cases"), weights_only=False)
+    record = []
+    for check in checks:
+        function = namespace.get(check["name"])
+        if not callable(function):
+            record.append({"missing": check["name"]})
+            continue
+        record.append({"calls": [call_once(function, call, namespace) for call in check["calls"]]})
+    with open(os.path.join(exchange, f"{grade_id}.record"), "wb") as handle:
+        handle.write(pack(record))
+    print(f"{sum(len(c['calls']) for c in checks)} hidden test cases run; the grader decides the points")

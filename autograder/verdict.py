@@ -1,0 +1,237 @@
+"""The trusted verdict: the grader decides each test cell's points outside the student's process.
+
+``cases(chapter)`` runs the instructor notebook's grading cells (reference, exercises with the
+reference's answers, test cells) once, in the grader's own process. There each hidden test's
+``checks.compare`` does not compare: it collects the calls it was given and the reference's
+answers to them (``Collector``). ``TrustedExecute``, nbgrader's ``Execute`` with one change, then
+runs each graded test cell of a student's notebook as one line (``probe.run``) that calls the
+student's functions on those calls in the student's kernel and writes back plain data; it reads
+that record after the cell, ``judge`` compares it with the reference's answers, and the cell's
+outputs become the verdict: nothing but an error output (no points, with what differed) or a
+line saying the tests passed (full points). nbgrader's ``SaveAutoGrades`` then writes the points
+into the gradebook as usual, and ``generate_feedback`` shows the verdict.
+
+The student's prints and warnings are captured and never count; an exception in the student's
+function fails the cases it raises on (unless the reference raises the same kind).
+"""
+
+import contextlib
+import copy
+import functools
+import json
+import os
+import stat
+import struct
+
+import torch
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute
+
+from autograder import checks
+from autograder.course import source_path
+from autograder.plain import digest, unpack
+from autograder.probe import bound
+from autograder.reference import cell_source, is_reference_cell
+
+RECORD_LIMIT = 1 << 30  # bytes of a record the grader reads at most
+
+
+class Collector:
+    """``checks.compare`` and ``checks.use_reference`` while ``cases`` runs the instructor notebook."""
+
+    def __init__(self):
+        self.cell = None
+        self.found = {}  # grade id -> [Check]
+        self.helpers = {}  # name -> the namespace it was swapped in, for the current cell
+
+    def use_reference(self, namespace, chapter, *names):
+        self.helpers = {name: namespace for name in names}
+
+    def compare(self, name, function, calls, *options):
+        check = checks.reference_check(name, function, calls, *options, tabulating=self.tabulating)
+        self.found.setdefault(self.cell, []).append(check)
+
+    @contextlib.contextmanager
+    def tabulating(self, tables):
+        """While the reference runs, the helpers of ``use_reference`` note what they answer: the
+        result, and the new values of the tensors they change in place (``probe.answering_from``)."""
+        saved = {name: namespace[name] for name, namespace in self.helpers.items()}
+        for name, namespace in self.helpers.items():
+            table = tables.setdefault(name, {})
+
+            def noting(*args, _own=saved[name], _table=table, **kwargs):
+                key = digest(bound(_own, args, kwargs))
+                before = [digest(a) for a in args]
+                result = _own(*args, **kwargs)
+                changed = {i: copy.deepcopy(a) for i, a in enumerate(args)
+                           if isinstance(a, torch.Tensor) and digest(a) != before[i]}
+                _table[key] = (copy.deepcopy(result), changed)
+                return result
+            namespace[name] = noting
+        try:
+            yield
+        finally:
+            for name, namespace in self.helpers.items():
+                namespace[name] = saved[name]
+
+
+def grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def is_test_cell(cell):
+    nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+    return cell["cell_type"] == "code" and nbgrader.get("grade", False) and not nbgrader.get("solution", False)
+
+
+@functools.cache
+def cases(chapter):
+    """``{grade id: [Check]}`` for every graded test cell of ``chapter``'s instructor notebook.
+
+    Runs, in order, its reference cells, its exercises (the reference's answers) and its test cells
+    whole, visible and hidden tests; every test cell must give at least one check."""
+    cells = json.loads(source_path(chapter).read_text())["cells"]
+    collector = Collector()
+    namespace = {"__name__": f"cases_{chapter}"}
+    with collecting(collector), open(os.devnull, "w") as quiet, \
+            contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+        for index, cell in enumerate(cells):
+            if not (is_reference_cell(cell) or is_test_cell(cell)):
+                continue
+            collector.cell, collector.helpers = grade_id(cell), {}
+            exec(compile(cell_source(cell), f"{chapter} (cell {index})", "exec"), namespace)  # noqa: S102
+    missing = [grade_id(c) for c in cells if is_test_cell(c) and grade_id(c) not in collector.found]
+    if missing:
+        raise RuntimeError(f"{chapter}: test cells without a compare(...) of their hidden tests: {missing}")
+    check_tables_come_late(chapter, collector.found)
+    return collector.found
+
+
+def check_tables_come_late(chapter, found):
+    """A cell may hand the kernel the reference's answers of a helper (``use_reference``) only
+    when every test of that helper came before it: those answers cannot reach its own tests."""
+    order = list(found)
+    for index, gid in enumerate(order):
+        helpers = {name for check in found[gid] for call in check.calls for name in call["tables"]}
+        later = {check.name for other in order[index + 1 :] for check in found[other]}
+        if helpers & later:
+            raise RuntimeError(f"{chapter}: {gid} answers with the reference's {sorted(helpers & later)}, "
+                               "which later cells test")
+
+
+@contextlib.contextmanager
+def collecting(collector):
+    saved = checks.COLLECTOR
+    checks.COLLECTOR = collector
+    try:
+        yield
+    finally:
+        checks.COLLECTOR = saved
+
+
+def read_record(path):
+    """The record at ``path``, a regular file (no link followed), or None when there is none."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > RECORD_LIMIT:
+            return None
+        return unpack(handle.read())
+
+
+# --- nbgrader's Execute, deciding test cells outside the kernel ------------------------------------
+
+EXCHANGE = ".grading"
+NOT_RUN = ("Hidden tests failed: they did not run to the end (the cell was stopped, its kernel died, or "
+           "the notebook's code kept them from running).")
+
+
+def verdict_outputs(passed, lines):
+    if passed:
+        return [new_output("stream", name="stdout", text="\n".join(lines) + "\n")]
+    return [new_output("error", ename="HiddenTestsFailed", evalue=lines[0], traceback=lines)]
+
+
+def exchange_folder(notebook_folder):
+    """The folder where cases and records pass, made anew; a link or file in its place is removed."""
+    path = os.path.join(notebook_folder, EXCHANGE)
+    with contextlib.suppress(FileNotFoundError):
+        if os.path.islink(path) or not os.path.isdir(path):
+            os.unlink(path)
+        else:
+            remove_tree(path)
+    os.mkdir(path, 0o755)
+    return path
+
+
+def remove_tree(path):
+    import shutil  # noqa: PLC0415
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write_cases(folder, gid, check_list):
+    """The cases of one cell, for the kernel; written through the folder's descriptor, no link followed."""
+    shipped = [{"name": c.name, "calls": c.calls} for c in check_list]
+    directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for suffix in ("cases", "record"):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+                os.unlink(f"{gid}.{suffix}", dir_fd=directory)
+        descriptor = os.open(f"{gid}.cases", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644,
+                             dir_fd=directory)
+        with os.fdopen(descriptor, "wb") as handle:
+            torch.save(shipped, handle)
+    finally:
+        os.close(directory)
+
+
+def probe_line(gid, folder):
+    return f'__import__("autograder.probe", fromlist=["run"]).run({gid!r}, {folder!r})'
+
+
+def decide(cell, gid, check_list, folder, run):
+    """Run the cell as ``probe.run`` through ``run(cell)``, then give it the verdict's outputs."""
+    write_cases(folder, gid, check_list)
+    source = cell.source
+    cell.source = probe_line(gid, folder)
+    try:
+        cell = run(cell)
+    finally:
+        cell.source = source
+    try:
+        record = read_record(os.path.join(folder, f"{gid}.record"))
+    except (ValueError, KeyError, TypeError, IndexError, struct.error, json.JSONDecodeError, RuntimeError) as error:
+        passed, lines = False, [f"Hidden tests failed: their record could not be read ({type(error).__name__})."]
+    else:
+        passed, lines = checks.judge(check_list, record) if record is not None else (False, [NOT_RUN])
+    cell.outputs = verdict_outputs(passed, lines)
+    for suffix in ("cases", "record"):
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, f"{gid}.{suffix}"))
+    return cell
+
+
+class TrustedExecute(Execute):
+    """nbgrader's ``Execute``, except that graded test cells are decided by the grader."""
+
+    def preprocess(self, nb, resources=None, *args, **kwargs):
+        self.chapter_cases = cases(resources["nbgrader"]["assignment"])
+        self.folder = exchange_folder(resources["metadata"]["path"])
+        try:
+            return super().preprocess(nb, resources, *args, **kwargs)
+        finally:
+            remove_tree(self.folder)
+
+    def preprocess_cell(self, cell, resources, index):
+        gid = grade_id(cell)
+        if not (is_test_cell(cell) and gid in self.chapter_cases):
+            return super().preprocess_cell(cell, resources, index)
+
+        def run(cell):
+            return super(TrustedExecute, self).preprocess_cell(cell, resources, index)[0]
+
+        return decide(cell, gid, self.chapter_cases[gid], self.folder, run), self.resources
