@@ -237,7 +237,7 @@ def grade(source, out, workers=None, pattern=None, limits=None):
     with ThreadPoolExecutor(workers) as pool:  # one nbgrader generate_assignment per chapter, side by side
         list(pool.map(lambda chapter: template(chapter, folder, limits), sorted({f.chapter for f in jobs})))
     if jail.available():
-        jail.install_kernel(folder, hidden_from_kernels(source, out), keep=[])
+        jail.install_kernel(folder, hidden_from_kernels(source, out), keep=[], limits=limits.jail_options())
     limits = limits.shared_by(workers)
     idle = queue.SimpleQueue()
     for index in range(workers):

@@ -44,6 +44,11 @@ class Limits:
     def shared_by(self, workers):
         return replace(self, threads=threads_each(workers))
 
+    def jail_options(self):
+        """The per-job limits the jail sets around the kernel (``jail.main``)."""
+        return ["--memory-mb", int(self.memory_gb * 1024), "--processes", 256,
+                "--cpu-seconds", self.notebook_seconds * (os.cpu_count() or 1), "--scratch-mb", 1024]
+
 
 @functools.cache
 def can_isolate_network():
@@ -113,20 +118,20 @@ class Worker:
         try:
             self.jobs.write(json.dumps({"job": str(job), "chapter": chapter, "student": student}) + "\n")
         except BrokenPipeError:
-            self.stop(job)
+            self.stop(job, Path(job) / "autograded" / student / chapter)
             return {"success": False, "log": "the grading process had stopped"}
         ready, _, _ = select.select([self.results], [], [], self.limits.notebook_seconds)
         line = self.results.readline() if ready else None
         if not line:
-            self.stop(job)
+            self.stop(job, Path(job) / "autograded" / student / chapter)
             if line is None:
                 raise subprocess.TimeoutExpired(f"grading {job}", self.limits.notebook_seconds)
             return {"success": False, "log": "the grading process died (memory limit?)"}
         return json.loads(line)
 
-    def stop(self, job=None):
-        """Stop the worker, and the kernel of ``job`` (it runs in a session of its own; its command
-        line names the job's folder)."""
+    def stop(self, job=None, cwd=None):
+        """Stop the worker, and the kernel of ``job`` (it runs in a session of its own; the jail's
+        command line names the job's folder, and the kernel runs as the uid of its folder ``cwd``)."""
         if self.process is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -136,9 +141,13 @@ class Worker:
             self.process = None
         if job is not None:
             subprocess.run([jail.tool("pkill"), "-KILL", "-f", f"{job}/"], check=False)
+        if cwd is not None:
+            subprocess.run([jail.tool("pkill"), "-KILL", "-U", str(jail.job_uid(Path(cwd)))], check=False)
+            jail.release(cwd)
 
 
 def protections():
     """What this machine's sandbox provides, in words, for the summary and the guide."""
     return {"network namespace": can_isolate_network(), "kernel jailed from the course's files": jail.available(),
-            "memory, file-size and time limits": True}
+            "memory, file-size and time limits": True,
+            "memory and process count per job (cgroups)": jail.available() and jail.cgroups_available()}

@@ -18,6 +18,7 @@ function fails the cases it raises on (unless the reference raises the same kind
 import contextlib
 import copy
 import functools
+import inspect
 import json
 import os
 import stat
@@ -29,6 +30,7 @@ from nbgrader.preprocessors import Execute
 
 from autograder import checks
 from autograder.course import source_path
+from autograder.jail import exchange_of
 from autograder.plain import digest, unpack
 from autograder.probe import bound
 from autograder.reference import cell_source, is_reference_cell
@@ -57,10 +59,10 @@ class Collector:
         result, and the new values of the tensors they change in place (``probe.answering_from``)."""
         saved = {name: namespace[name] for name, namespace in self.helpers.items()}
         for name, namespace in self.helpers.items():
-            table = tables.setdefault(name, {})
+            table = tables.setdefault(name, {"signature": inspect.signature(saved[name]), "answers": {}})
 
-            def noting(*args, _own=saved[name], _table=table, **kwargs):
-                key = digest(bound(_own, args, kwargs))
+            def noting(*args, _own=saved[name], _table=table["answers"], _signature=table["signature"], **kwargs):
+                key = digest(bound(_signature, args, kwargs))
                 before = [digest(a) for a in args]
                 result = _own(*args, **kwargs)
                 changed = {i: copy.deepcopy(a) for i, a in enumerate(args)
@@ -144,7 +146,6 @@ def read_record(path):
 
 # --- nbgrader's Execute, deciding test cells outside the kernel ------------------------------------
 
-EXCHANGE = ".grading"
 NOT_RUN = ("Hidden tests failed: they did not run to the end (the cell was stopped, its kernel died, or "
            "the notebook's code kept them from running).")
 
@@ -156,8 +157,9 @@ def verdict_outputs(passed, lines):
 
 
 def exchange_folder(notebook_folder):
-    """The folder where cases and records pass, made anew; a link or file in its place is removed."""
-    path = os.path.join(notebook_folder, EXCHANGE)
+    """The folder where cases and records pass, beside the kernel's working folder (the jail lets
+    the kernel write there and nowhere else on disk), made anew; a link or file in its place goes."""
+    path = str(exchange_of(notebook_folder))
     with contextlib.suppress(FileNotFoundError):
         if os.path.islink(path) or not os.path.isdir(path):
             os.unlink(path)

@@ -17,6 +17,8 @@ import os
 import shutil
 from pathlib import Path
 
+from autograder import jail
+
 LOG_LIMIT = 10 * 2**20  # bytes of the worker's log (its and its kernels' stdout and stderr) kept
 
 
@@ -29,6 +31,7 @@ def grade_one(job, chapter, student):
     config = PyFileConfigLoader("nbgrader_config.py", path=job).load_config()
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     result = api.autograde(chapter, student, force=True)
+    jail.release(Path(job) / "autograded" / student / chapter)
     keep_only_notebooks(Path(job) / "autograded" / student / chapter)
     if result["success"]:
         feedback = api.generate_feedback(chapter, student, force=True)

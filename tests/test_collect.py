@@ -1,12 +1,12 @@
 """Finding who handed in which chapter (autograder/collect.py), on real student notebooks."""
 
-import io
 import json
 import shutil
 import zipfile
 
 from autograder.collect import ArchiveLimits, collect
 from autograder.course import release_path
+from tests.archives import zipped
 
 
 def notebook_text(chapter, strip=False):
@@ -95,15 +95,6 @@ def test_a_pattern_names_the_student(tmp_path):
     (source / "2026_x77_attempt_5_minmax.ipynb").write_text(notebook_text("ch01_minmax"))
     found = collect(source, tmp_path / "work", pattern=r"_(?P<student>x\d+)_attempt")
     assert placed(found) == {"2026_x77_attempt_5_minmax.ipynb": ("x77", "ch01_minmax")}
-
-
-def zipped(entries):
-    """The bytes of a zip archive of ``{name: text or bytes}``."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_archives_that_break_a_limit_are_reported_and_the_rest_is_placed(tmp_path):

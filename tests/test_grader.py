@@ -6,11 +6,9 @@ give, and none affects the others. Chapter 1 keeps the run short; the grader is 
 
 import copy
 import csv
-import io
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import nbformat
@@ -22,6 +20,7 @@ from autograder.grader import grade
 from autograder.repair import grade_id
 from autograder.sandbox import Limits, protections
 from autograder.submissions import blank, submission
+from tests.archives import zipped
 
 CHAPTER = "ch01_minmax"
 FULL = 11.0
@@ -79,14 +78,6 @@ def adversarial(folder):
     look_alikes_and_archives(inbox, texts["correct"], nbformat.writes(blank(CHAPTER)))
     (inbox / "stray_notes.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
                                                            "nbformat_minor": 5}))
-
-
-def zipped(entries):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def look_alikes_and_archives(inbox, correct, empty):

@@ -109,6 +109,8 @@ def test_a_helper_answers_with_the_reference_for_the_calls_the_reference_makes()
     def wrong_quant_params(w, n_bit=4, zero_point=True):
         return torch.ones(w.shape[0], 1), torch.zeros(w.shape[0], 1)
 
+    assert call["tables"]["quant_params"]["answers"], "the reference's calls are in the table"
+
     namespace = {"torch": torch, "quant_params": wrong_quant_params, "quantize": reference.quantize,
                  "dequantize": reference.dequantize}
     helper = answering_from(call["tables"]["quant_params"], "quant_params", wrong_quant_params)

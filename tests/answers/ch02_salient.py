@@ -139,7 +139,13 @@ def output_error(x, w, w_q):
     return ((w_q - w).pow(2).sum() / w.pow(2).sum()).item()  # wrong: weights, not outputs
 """
 
+MAGNITUDE_IN_PLACE = """
+def weight_channel_magnitude(w):
+    return w.abs_().mean(dim=0)  # wrong: takes |w| of the caller's weight
+"""
+
 WRONG = {
+    "magnitude_in_place": ({"weight_channel_magnitude": MAGNITUDE_IN_PLACE}, {"test_weight_channel_magnitude"}),
     "mean_of_x_not_abs": ({"input_channel_means": MEANS_WITHOUT_ABS}, {"test_input_channel_means"}),
     "max_not_mean": ({"input_channel_means": MEANS_MAX_NOT_MEAN}, {"test_input_channel_means"}),
     "mean_of_batch_means": ({"input_channel_means": MEANS_OF_BATCH_MEANS}, {"test_input_channel_means"}),

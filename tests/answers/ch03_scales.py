@@ -83,7 +83,16 @@ def apply_clip(w, max_val):
     return torch.minimum(groups, max_val[..., None]).reshape(w.shape)  # wrong: only the top is clipped
 """
 
+CLIP_IN_PLACE = """
+def apply_clip(w, max_val):
+    groups = w.view(w.shape[0], max_val.shape[1], -1)  # a view: writing to it writes to w
+    limit = max_val[..., None]
+    groups.copy_(torch.maximum(torch.minimum(groups, limit), -limit))  # wrong: clamps the caller's w
+    return w
+"""
+
 WRONG = {
+    "clip_in_place": ({"apply_clip": CLIP_IN_PLACE}, {"test_apply_clip"}),
     "normalised_by_mean": ({"awq_scales": AWQ_SCALES_MEAN}, {"test_awq_scales"}),
     "scales_not_clamped": ({"awq_scales": AWQ_SCALES_NO_CLAMP}, {"test_awq_scales"}),
     "weight_scaled_not_divided_back": ({"scaled_quantize": SCALED_NOT_DIVIDED}, {"test_scaled_quantize"}),
@@ -106,16 +115,17 @@ def awq_scales(x_mean, alpha):
 def scaled_quantize(w, s, n_bit=4, group_size=128):
     return pseudo_quantize(w * s, n_bit, True, group_size) * (1.0 / s)
 """,
-    # a while loop, mse_loss, and the best kept by index
+    # a while loop, the loss summed linear by linear as x @ (W - Q).T (other float arithmetic:
+    # losses 1e-7 apart from the reference's), and the best kept by index
     "search_scale": """
 def search_scale(x, weights, n_bit=4, group_size=128, n_grid=20):
     stat = x.abs().mean(dim=0)
-    target = torch.cat([torch.nn.functional.linear(x, w) for w in weights], dim=1)
+    total = sum(w.shape[0] for w in weights) * x.shape[0]
     losses, candidates, i = [], [], 0
     while i < n_grid:
         s = awq_scales(stat, i / n_grid)
-        got = torch.cat([torch.nn.functional.linear(x, scaled_quantize(w, s, n_bit, group_size)) for w in weights], 1)
-        losses.append(torch.nn.functional.mse_loss(got, target).item())
+        error = sum(float((x @ (w - scaled_quantize(w, s, n_bit, group_size)).T).pow(2).sum()) for w in weights)
+        losses.append(error / total)
         candidates.append(s)
         i += 1
     best = min(range(n_grid), key=lambda k: (losses[k], k))

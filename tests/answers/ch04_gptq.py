@@ -134,7 +134,20 @@ def unpack_int4(packed):
     return torch.stack([signed & 0x0F, signed >> 4], dim=-1).reshape(packed.shape[0], -1).to(torch.uint8)
 """
 
+ADD_BATCH_SCALES_X = """
+def add_batch(H, n, x):
+    if x.dim() == 2:
+        x = x.unsqueeze(0)
+    batch = x.shape[0]
+    H = H * (n / (n + batch))
+    n = n + batch
+    x = x.reshape(-1, x.shape[-1]).float()  # no copy when x is float32 already
+    x.mul_(math.sqrt(2 / n))  # wrong: scales the caller's inputs in place
+    return H + x.T @ x, n
+"""
+
 WRONG = {
+    "add_batch_scales_x_in_place": ({"add_batch": ADD_BATCH_SCALES_X}, {"test_add_batch"}),
     "hessian_counts_tokens": ({"add_batch": ADD_BATCH_TOKENS}, {"test_add_batch"}),
     "hessian_diagonal": ({"inverse_cholesky": HESSIAN_DIAGONAL}, {"test_inverse_cholesky"}),
     "no_damping": ({"inverse_cholesky": NO_DAMPING}, {"test_inverse_cholesky"}),
