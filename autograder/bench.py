@@ -36,13 +36,14 @@ def book_build():
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
 
 
-def autograde_one(chapter, trim=False):
+def autograde_one(chapter, trim=False, trusted=True):
     """Seconds of ``nbgrader autograde`` for one reference submission (set-up not counted);
-    ``trim`` grades it without the chapter's experiments (``graded_only``)."""
+    ``trim`` grades it without the chapter's experiments (``graded_only``); ``trusted`` with the
+    grader's verdict deciding the test cells, else as plain nbgrader does."""
     notebook = graded_only(submission(chapter)) if trim else submission(chapter)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        prepare(chapter, root)
+        prepare(chapter, root, trusted=trusted)
         submit(chapter, {"student": notebook}, root)
         return seconds(lambda: nbgrader("autograde", chapter, cwd=root))
 
@@ -140,6 +141,8 @@ def main(argv=None):
             rows.append((chapter, "release (nbgrader generate_assignment)", seconds(lambda c=chapter: release(c, folder))))
         rows.append((chapter, "autograde one submission", autograde_one(chapter)))
         rows.append((chapter, "autograde one submission, experiments left out", autograde_one(chapter, trim=True)))
+        rows.append((chapter, "  the same, plain nbgrader (tests in the kernel)",
+                     autograde_one(chapter, trim=True, trusted=False)))
     rows += scale_search_rows()
     rows += pipeline_rows()
     rows.append(("all", "book pages (execute + strip)", seconds(lambda: write_pages(chapters(), STAGE))))

@@ -219,7 +219,8 @@ def newest_per_job(found):
 def hidden_from_kernels(source, out):
     """Folders a grading kernel must not see (``jail.py``): the course, the results (gradebooks,
     other students' jobs), the submissions, the grader's home and temporary files."""
-    return [ROOT, Path(out).resolve(), Path(source).resolve(), Path.home().resolve(), Path("/tmp"), Path("/dev/shm")]
+    return [ROOT, Path(out).resolve(), Path(source).resolve(), Path.home().resolve(), Path("/tmp"), Path("/dev/shm"),
+            Path("/var/tmp")]
 
 
 def grade(source, out, workers=None, pattern=None, limits=None):

@@ -19,6 +19,7 @@ import contextlib
 import copy
 import functools
 import inspect
+import io
 import json
 import os
 import stat
@@ -63,10 +64,10 @@ class Collector:
 
             def noting(*args, _own=saved[name], _table=table["answers"], _signature=table["signature"], **kwargs):
                 key = digest(bound(_signature, args, kwargs))
-                before = [digest(a) for a in args]
+                versions = [a._version if isinstance(a, torch.Tensor) else None for a in args]
                 result = _own(*args, **kwargs)
-                changed = {i: copy.deepcopy(a) for i, a in enumerate(args)
-                           if isinstance(a, torch.Tensor) and digest(a) != before[i]}
+                changed = {i: copy.deepcopy(a) for i, a in enumerate(args)  # changed in place
+                           if isinstance(a, torch.Tensor) and a._version != versions[i]}
                 _table[key] = (copy.deepcopy(result), changed)
                 return result
             namespace[name] = noting
@@ -175,9 +176,22 @@ def remove_tree(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
+def shipped(check_list):
+    """The file of one cell's cases, as the kernel reads it (made once per worker and cell)."""
+    key = id(check_list)
+    if key not in SHIPPED:
+        buffer = io.BytesIO()
+        torch.save([{"name": c.name, "calls": c.calls} for c in check_list], buffer)
+        SHIPPED[key] = (check_list, buffer.getvalue())  # the list is kept, so its id stays its own
+    return SHIPPED[key][1]
+
+
+SHIPPED = {}
+
+
 def write_cases(folder, gid, check_list):
     """The cases of one cell, for the kernel; written through the folder's descriptor, no link followed."""
-    shipped = [{"name": c.name, "calls": c.calls} for c in check_list]
+    data = shipped(check_list)
     directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         for suffix in ("cases", "record"):
@@ -186,7 +200,7 @@ def write_cases(folder, gid, check_list):
         descriptor = os.open(f"{gid}.cases", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644,
                              dir_fd=directory)
         with os.fdopen(descriptor, "wb") as handle:
-            torch.save(shipped, handle)
+            handle.write(data)
     finally:
         os.close(directory)
 
