@@ -23,7 +23,7 @@ from autograder.release import with_setup
 
 STAGE = BUILD / "src"
 CACHE = BUILD / "cache"
-RUNTIME = ("checks", "course", "provided", "reference")  # the course's modules a chapter imports as it runs
+RUNTIME = ("checks", "course", "plain", "probe", "provided", "reference")  # the course's modules a chapter imports as it runs
 
 
 def executed(chapter, timeout=300, threads=None):

@@ -67,6 +67,7 @@ def adversarial(folder):
         "kernel_home": with_code(good, "bits_per_weight", before=FONT_LIST),
         "warning": with_code(good, "quantize", after=WARNING),
         "symlinks": with_code(good, "bits_per_weight", before=SYMLINKS),
+        "planted_helper": with_code(good, "bits_per_weight", before=PLANTED),
     }
     notebooks |= {name: with_code(blank(CHAPTER), "quant_params", before=code) for name, code in CHEATS.items()}
     texts |= {name: nbformat.writes(nb) for name, nb in notebooks.items()}
@@ -163,6 +164,23 @@ for name, target in (("leak_solutions.ipynb", SOLUTIONS), ("gradebook.db", "../.
                      ("leak_folder", "../../..")):
     os.symlink(target, name)
 """.replace("SOLUTIONS", repr(str(ROOT / "solutions" / CHAPTER / "minmax.ipynb")))
+
+PLANTED = """
+import os
+
+planted = []
+for path in ("/usr/local/bin/unshare", "/usr/local/sbin/pkill", "/etc/for-the-grader",
+             os.path.join(os.path.dirname(os.__file__), "for-the-grader.py")):
+    try:
+        with open(path, "w") as handle:
+            handle.write("#!/bin/sh\\necho escaped\\n")
+        planted.append(path)
+    except OSError:
+        pass
+with open("/var/tmp/for-the-next-job", "w") as handle:  # a folder of its own, gone with the kernel
+    handle.write("a note")
+print(f"planted: {planted or 'nothing'}, uid {os.getuid()}")
+"""
 
 # Code that tries to get points without solving, each in an otherwise blank notebook: all score 0.
 CHEATS = {
@@ -261,6 +279,7 @@ EXPECTED = {  # student: (status, tests lost)
     "sys_exit": ("graded", {"test_bits_per_weight"}),
     "kernel_home": ("graded", set()),
     "warning": ("graded", set()),
+    "planted_helper": ("graded", set()),
     "bob jones": ("graded", set()),
     "Anna Smith (111)": ("graded", set()),
     "zipfolder.zip": ("graded", set()),
@@ -317,6 +336,14 @@ def test_a_jailed_kernel_starts_with_matplotlibs_font_list(graded):
 def test_code_that_fakes_passing_tests_scores_what_the_blank_notebook_does(graded, student):
     _, rows = graded
     assert rows[student]["status"].startswith("graded") and float(rows[student]["score"]) == 0, rows[student]
+
+
+@pytest.mark.skipif(not jail.available(), reason="the kernel jail needs root, unshare and setpriv")
+def test_a_kernel_can_leave_nothing_where_the_grader_or_the_next_job_would_find_it(graded):
+    folder, _ = graded
+    page = (folder / "out" / "feedback" / "planted_helper" / f"{CHAPTER}.html").read_text()
+    assert "planted: nothing" in page and "uid 0" not in page
+    assert not Path("/usr/local/bin/unshare").exists() and not Path("/var/tmp/for-the-next-job").exists()
 
 
 def test_feedback_is_built_from_the_graded_notebook_alone(graded):
