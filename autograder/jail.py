@@ -137,7 +137,9 @@ def script(connection, hide, keep, cwd, kernel_options=(), home=None, uid=None, 
               f"mkdir -p {Path(CONNECTION).parent}; cp {STASH}/connection.json {CONNECTION}",
               f"cp -a {STASH}/home/. {HOME}", f"umount -l {STASH}"]
     if uid is not None:
-        lines.append(f"chown -R {uid}:{uid} {HOME} {q(str(cwd))}" + "".join(f" {q(str(w))}" for w in writable))
+        # -xdev: the home is /tmp, which may hold the kept (read-only) folders of a checkout under /tmp
+        lines.append(f"find {HOME} -xdev -exec chown {uid}:{uid} {{}} + 2>/dev/null || true")
+        lines.append(f"chown -R {uid}:{uid} {q(str(cwd))}" + "".join(f" {q(str(w))}" for w in writable))
     lines += [*read_only_but([cwd, *writable], hide), f"cd {q(str(cwd))}", 'export PATH="$KERNEL_PATH"']
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", CONNECTION, *kernel_options]
     drop = DROP if uid is None else [DROP[0], f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *DROP[1:]]
