@@ -22,6 +22,7 @@ import inspect
 import io
 import json
 import os
+import shutil
 import stat
 import struct
 
@@ -165,15 +166,9 @@ def exchange_folder(notebook_folder):
         if os.path.islink(path) or not os.path.isdir(path):
             os.unlink(path)
         else:
-            remove_tree(path)
+            shutil.rmtree(path, ignore_errors=True)
     os.mkdir(path, 0o755)
     return path
-
-
-def remove_tree(path):
-    import shutil  # noqa: PLC0415
-
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def shipped(check_list):
@@ -240,7 +235,7 @@ class TrustedExecute(Execute):
         try:
             return super().preprocess(nb, resources, *args, **kwargs)
         finally:
-            remove_tree(self.folder)
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def preprocess_cell(self, cell, resources, index):
         gid = grade_id(cell)
