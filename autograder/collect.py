@@ -39,13 +39,14 @@ class Found:
     chapter: str | None = None
     problems: list[str] = field(default_factory=list)
     ignored: bool = False
-    unreadable: str | None = None  # why an archive was not extracted
+    unreadable: str | None = None  # why an archive was not extracted, or a file not read
 
 
 @dataclass(frozen=True)
 class ArchiveLimits:
     """What one run extracts at most: an archive past a limit is not extracted and gets a row."""
     total_bytes: int = 4 * 2**30  # inflated, over all archives of the run
+    file_bytes: int = 256 * 2**20  # per file, in an archive or not: no notebook is near this
     entries: int = 20_000  # per archive
     depth: int = 8  # archives inside archives
     name_bytes: int = 240  # per path component (most file systems allow 255)
@@ -86,25 +87,29 @@ def archives_in(folder):
 
 def reason(error):
     if isinstance(error, zipfile.BadZipFile):
-        return "a .zip file that is not a readable zip archive"
-    return str(error) if isinstance(error, ValueError) else f"could not be extracted ({type(error).__name__})"
+        return "archive: a .zip file that is not a readable zip archive"
+    return str(error) if isinstance(error, ValueError) else f"archive: could not be extracted ({type(error).__name__})"
 
 
 def extract_one(archive, depth, limits, budget):
     """Extract ``archive`` into a new folder beside it (its name without ``.zip``, or with a
     number if that name is taken); raise ValueError when it breaks a limit."""
     if depth > limits.depth:
-        raise ValueError(f"archives nested more than {limits.depth} deep")
+        raise ValueError(f"archive: nested more than {limits.depth} deep")
     with zipfile.ZipFile(archive) as opened:
         members = opened.infolist()
         if len(members) > limits.entries:
-            raise ValueError(f"{len(members):,} entries, more than {limits.entries:,}")
+            raise ValueError(f"archive: {len(members):,} entries, more than {limits.entries:,}")
+        largest = max((m.file_size for m in members), default=0)
+        if largest > limits.file_bytes:
+            raise ValueError(f"archive: an entry inflates to {largest / 2**20:,.0f} MB, more than "
+                             f"{limits.file_bytes / 2**20:,.0f} MB")
         inflated = sum(m.file_size for m in members)
         if inflated > budget[0]:
-            raise ValueError(f"inflates to {inflated / 2**20:,.0f} MB, more than this run allows")
+            raise ValueError(f"archive: inflates to {inflated / 2**20:,.0f} MB, more than this run allows")
         for member in members:
             if any(len(part.encode()) > limits.name_bytes for part in member.filename.split("/")):
-                raise ValueError(f"an entry's name is longer than {limits.name_bytes} bytes")
+                raise ValueError(f"archive: an entry's name is longer than {limits.name_bytes} bytes")
         target = free_name(archive.with_suffix(""))
         target.mkdir()
         for member in members:
@@ -222,7 +227,7 @@ def chapter_of(path, relative):
     return chapter or chapter_from_name(relative), problem
 
 
-def place(path, root, shared=(), pattern=None):
+def place(path, root, shared=(), pattern=None, limits=ArchiveLimits()):
     """A ``Found`` for the file at ``path`` under ``root``; ``shared`` are the folders every file
     sits in (an archive's own folder, say), which name no student."""
     relative = path.relative_to(root).as_posix()
@@ -230,6 +235,11 @@ def place(path, root, shared=(), pattern=None):
     if path.suffix.lower() != ".ipynb":
         found.ignored = True
         found.problems.append("not an .ipynb file")
+        return found
+    if path.stat().st_size > limits.file_bytes:
+        found.unreadable = (f"{path.stat().st_size / 2**20:,.0f} MB, more than a notebook may be "
+                            f"({limits.file_bytes / 2**20:,.0f} MB)")
+        found.problems.append(found.unreadable)
         return found
     match = re.search(pattern, relative) if pattern else None
     if match:
@@ -267,4 +277,4 @@ def collect(source, work, pattern=None, limits=ArchiveLimits()):
     shared = common_prefix([folders_of(r) for r in notebooks]) if len(notebooks) > 1 else []
     if len(notebooks) == 1:
         shared = folders_of(notebooks[0])[:-1] if len(folders_of(notebooks[0])) > 1 else []
-    return broken + [place(path, root, shared, pattern) for path in files]
+    return broken + [place(path, root, shared, pattern, limits) for path in files]

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from autograder import jail
 from autograder.collect import collect
-from autograder.course import ROOT, source_path, tool_env
+from autograder.course import source_path, tool_env
 from autograder.grade import scores
 from autograder.repair import read_any, release_notebook, repair
 from autograder.sandbox import Limits, Worker, protections
@@ -216,13 +216,6 @@ def newest_per_job(found):
     return list(chosen.values()), superseded
 
 
-def hidden_from_kernels(source, out):
-    """Folders a grading kernel must not see (``jail.py``): the course, the results (gradebooks,
-    other students' jobs), the submissions, the grader's home and temporary files."""
-    return [ROOT, Path(out).resolve(), Path(source).resolve(), Path.home().resolve(), Path("/tmp"), Path("/dev/shm"),
-            Path("/var/tmp")]
-
-
 def grade(source, out, workers=None, pattern=None, limits=None):
     """Grade every submission under ``source`` into ``out``; return the CSV rows."""
     source, out, limits = Path(source).resolve(), Path(out).resolve(), limits or Limits()
@@ -231,14 +224,14 @@ def grade(source, out, workers=None, pattern=None, limits=None):
     placeable = [f for f in found if not f.ignored and not f.unreadable and f.student and f.chapter]
     unplaced = [f for f in found if not f.ignored and not f.unreadable and not (f.student and f.chapter)]
     jobs, superseded = newest_per_job(placeable)
-    rows = [row(f, "unreadable", f"archive: {f.unreadable}") for f in found if f.unreadable]
+    rows = [row(f, "unreadable", f.unreadable) for f in found if f.unreadable]
     rows += [row(f, "unplaced", "; ".join(f.problems)) for f in unplaced]
     rows += [row(f, "superseded", "a newer file of the same student and chapter was graded") for f in superseded]
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     with ThreadPoolExecutor(workers) as pool:  # one nbgrader generate_assignment per chapter, side by side
         list(pool.map(lambda chapter: template(chapter, folder, limits), sorted({f.chapter for f in jobs})))
     if jail.available():
-        jail.install_kernel(folder, hidden_from_kernels(source, out), keep=[], limits=limits.jail_options())
+        jail.install_kernel(folder, limits=limits.jail_options())
     limits = limits.shared_by(workers)
     idle = queue.SimpleQueue()
     for index in range(workers):

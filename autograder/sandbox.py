@@ -81,11 +81,15 @@ def worker_environment(home, kernels, limits):
 
 
 def wrapped(command):
-    """``command`` in a network namespace of its own, where this machine allows it."""
-    if can_isolate_network():
-        command = [jail.tool("unshare"), "--net", jail.tool("sh"), "-c", f'{jail.tool("ip")} link set lo up && exec "$@"',
-                   "sh", *command]
-    return command
+    """``command`` in a network namespace of its own and a mount namespace of its own (its kernels'
+    exchange folders are mounted there, seen by nothing else), where this machine allows them."""
+    options = ["--net"] if can_isolate_network() else []
+    options += ["--mount", "--propagation", "private"] if jail.available() else []
+    if not options:
+        return command
+    setup = f'{jail.tool("ip")} link set lo up && ' if "--net" in options else ""
+    setup += f"export {jail.OWN_MOUNTS}=1 && " if "--mount" in options else ""
+    return [jail.tool("unshare"), *options, jail.tool("sh"), "-c", f'{setup}exec "$@"', "sh", *command]
 
 
 class Worker:

@@ -25,6 +25,7 @@ import os
 import shutil
 import stat
 import struct
+import subprocess
 
 import torch
 from nbformat.v4 import new_output
@@ -32,7 +33,7 @@ from nbgrader.preprocessors import Execute
 
 from autograder import checks
 from autograder.course import source_path
-from autograder.jail import exchange_of
+from autograder.jail import OWN_MOUNTS, exchange_of, tool
 from autograder.plain import digest, unpack
 from autograder.probe import bound
 from autograder.reference import cell_source, is_reference_cell
@@ -160,15 +161,34 @@ def verdict_outputs(passed, lines):
 
 def exchange_folder(notebook_folder):
     """The folder where cases and records pass, beside the kernel's working folder (the jail lets
-    the kernel write there and nowhere else on disk), made anew; a link or file in its place goes."""
+    the kernel write there and nowhere else of the worker's), made anew; a link or file in its
+    place goes. In a worker with a mount namespace of its own it is an in-memory folder of
+    ``EXCHANGE_MB``: a kernel cannot fill the disk through it, and it is gone with the worker."""
     path = str(exchange_of(notebook_folder))
+    remove_exchange(path)
+    os.mkdir(path, 0o755)
+    if own_mount_namespace():
+        subprocess.run([tool("mount"), "-t", "tmpfs", "-o", f"mode=755,size={EXCHANGE_MB}m", "tmpfs", path], check=True)
+    return path
+
+
+EXCHANGE_MB = 1536  # a record is read up to 1 GiB (read_record), the cases are smaller
+
+
+def own_mount_namespace():
+    """Whether this process runs in a mount namespace of its own (a worker in the sandbox, as root;
+    ``sandbox.wrapped`` says so), where a mount is seen by its kernels and nothing else."""
+    return os.geteuid() == 0 and os.environ.get(OWN_MOUNTS) == "1"
+
+
+def remove_exchange(path):
+    if os.path.ismount(path):
+        subprocess.run([tool("umount"), "-l", path], check=False)
     with contextlib.suppress(FileNotFoundError):
         if os.path.islink(path) or not os.path.isdir(path):
             os.unlink(path)
         else:
             shutil.rmtree(path, ignore_errors=True)
-    os.mkdir(path, 0o755)
-    return path
 
 
 def shipped(check_list):
@@ -235,7 +255,7 @@ class TrustedExecute(Execute):
         try:
             return super().preprocess(nb, resources, *args, **kwargs)
         finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            remove_exchange(self.folder)
 
     def preprocess_cell(self, cell, resources, index):
         gid = grade_id(cell)

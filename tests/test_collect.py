@@ -107,18 +107,22 @@ def test_archives_that_break_a_limit_are_reported_and_the_rest_is_placed(tmp_pat
         nested = zipped({f"level{level}.zip": nested})
     (source / "nested.zip").write_bytes(nested)
     (source / "long.zip").write_bytes(zipped({"x" * 300 + ".ipynb": text}))
-    (source / "bomb.zip").write_bytes(zipped({"zeros.ipynb": bytes(8 * 2**20)}))  # 8 MB of zeros: 8 KB
+    (source / "bomb.zip").write_bytes(zipped({f"{n}.ipynb": bytes(3 * 2**20) for n in "ab"}))  # 6 MB: 6 KB
     (source / "broken.zip").write_bytes(b"PK\x03\x04 not really")
+    (source / "wide.zip").write_bytes(zipped({"zeros.ipynb": bytes(5 * 2**20)}))  # one entry of 5 MB
+    (source / "huge_ch01.ipynb").write_text(text + " " * 5 * 2**20)
     (source / "folder.zip").mkdir()  # a folder whose name ends in .zip
     (source / "folder.zip" / "carol_ch01.ipynb").write_text(text)
     (source / "dave").write_text("a file with an archive's name")
     (source / "dave.zip").write_bytes(zipped({"minmax.ipynb": text}))
-    found = collect(source, tmp_path / "work", limits=ArchiveLimits(total_bytes=2**20))
+    found = collect(source, tmp_path / "work", limits=ArchiveLimits(total_bytes=2**20, file_bytes=4 * 2**20))
     unreadable = {f.relative: f.unreadable for f in found if f.unreadable}
-    assert any("nested more than 8 deep" in why for why in unreadable.values()), unreadable
-    assert unreadable["long.zip"] == "an entry's name is longer than 240 bytes"
-    assert unreadable["bomb.zip"].startswith("inflates to 8 MB")
-    assert unreadable["broken.zip"] == "a .zip file that is not a readable zip archive"
+    assert any("archive: nested more than 8 deep" in why for why in unreadable.values()), unreadable
+    assert unreadable["long.zip"] == "archive: an entry's name is longer than 240 bytes"
+    assert unreadable["bomb.zip"].startswith("archive: inflates to 6 MB")
+    assert unreadable["broken.zip"] == "archive: a .zip file that is not a readable zip archive"
+    assert unreadable["wide.zip"] == "archive: an entry inflates to 5 MB, more than 4 MB"
+    assert unreadable["huge_ch01.ipynb"] == "5 MB, more than a notebook may be (4 MB)"
     assert placed(found) == {"folder.zip/carol_ch01.ipynb": ("folder.zip", "ch01_minmax"),
                              "dave (2)/minmax.ipynb": ("dave (2)", "ch01_minmax")}
 

@@ -6,7 +6,11 @@ give, and none affects the others. Chapter 1 keeps the run short; the grader is 
 
 import copy
 import csv
+import html
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +24,8 @@ from autograder.grader import grade
 from autograder.repair import grade_id
 from autograder.sandbox import Limits, protections
 from autograder.submissions import blank, submission
-from tests.archives import zipped
+from autograder.verdict import EXCHANGE_MB
+from tests.archives import bomb, zipped
 
 CHAPTER = "ch01_minmax"
 FULL = 11.0
@@ -68,6 +73,9 @@ def adversarial(folder):
         "warning": with_code(good, "quantize", after=WARNING),
         "symlinks": with_code(good, "bits_per_weight", before=SYMLINKS),
         "planted_helper": with_code(good, "bits_per_weight", before=PLANTED),
+        "fork_bomb": with_code(good, "bits_per_weight", before=FORK_BOMB),
+        "memory_spread": with_code(good, "dequantize", before=MEMORY_SPREAD),
+        "disk_filler": with_code(good, "bits_per_weight", before=DISK_FILLER),
     }
     notebooks |= {name: with_code(blank(CHAPTER), "quant_params", before=code) for name, code in CHEATS.items()}
     texts |= {name: nbformat.writes(nb) for name, nb in notebooks.items()}
@@ -98,18 +106,25 @@ def look_alikes_and_archives(inbox, correct, empty):
     (inbox / "zipfolder.zip" / "minmax.ipynb").write_text(correct)
     (inbox / "dave").write_text("a file with an archive's name")
     (inbox / "dave.zip").write_bytes(zipped({"minmax.ipynb": correct}))
+    (inbox / "bomb.zip").write_bytes(bomb(4.5))  # 4.7 MB that inflate to 4.5 GiB
+
+
+OTHER_CHECKOUT = Path("/var/lib") / f"awq-course-copy-{os.getpid()}"  # another copy of the course
 
 
 def targets(folder):
     """What a submission must not read: the course (solutions, git), its gradebook, the instructor
     notebook and its own notebook (which holds the hidden tests while they run), another student's
-    submission and job, and the same through other processes' ``/proc`` links."""
+    submission and job, the same through other processes' ``/proc`` links, another checkout of the
+    course elsewhere on the machine, and the parts of ``/sys`` and ``/dev`` the kernel has no use for."""
     solutions = ROOT / "solutions" / CHAPTER / "minmax.ipynb"
     work = folder / "out" / "work"
     return [str(solutions), str(ROOT / ".git" / "HEAD"), "../../../gradebook.db",
             f"../../../source/{CHAPTER}/minmax.ipynb", "minmax.ipynb", str(folder / "in" / f"correct_{CHAPTER}.ipynb"),
             str(work / "jobs" / CHAPTER / "correct" / "gradebook.db"), str(work / "templates" / CHAPTER / "gradebook.db"),
-            f"/proc/*/root{solutions}", "/proc/*/cwd/../../../gradebook.db", str(Path.home() / ".bashrc")]
+            f"/proc/*/root{solutions}", "/proc/*/cwd/../../../gradebook.db", str(Path.home() / ".bashrc"),
+            str(OTHER_CHECKOUT / "solutions" / CHAPTER / "minmax.ipynb"), "/sys/class/net/*/address",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/dev/vd*", "/dev/sd*", "/var/log/*.log"]
 
 
 SNOOPER = """
@@ -170,16 +185,83 @@ import os
 
 planted = []
 for path in ("/usr/local/bin/unshare", "/usr/local/sbin/pkill", "/etc/for-the-grader",
-             os.path.join(os.path.dirname(os.__file__), "for-the-grader.py")):
+             os.path.join(os.path.dirname(os.__file__), "for-the-grader.py"), "/var/tmp/for-the-next-job"):
     try:
         with open(path, "w") as handle:
             handle.write("#!/bin/sh\\necho escaped\\n")
         planted.append(path)
     except OSError:
         pass
-with open("/var/tmp/for-the-next-job", "w") as handle:  # a folder of its own, gone with the kernel
-    handle.write("a note")
 print(f"planted: {planted or 'nothing'}, uid {os.getuid()}")
+"""
+
+FORK_BOMB = """
+import os
+
+go_read, go_write = os.pipe()
+children = []
+try:
+    while len(children) < 5000:
+        pid = os.fork()
+        if pid == 0:  # each child waits for the pipe to close, holding a process slot
+            os.close(go_write)
+            os.read(go_read, 1)
+            os._exit(0)
+        children.append(pid)
+except OSError:
+    pass
+os.close(go_write)  # then lets them go, so that the notebook goes on
+for pid in children:
+    os.waitpid(pid, 0)
+print(f"forked {len(children)} children")
+"""
+
+DISK_FILLER = """
+import glob, os
+
+filled = {}
+for name, folder in (("work", "."), ("exchange", (glob.glob("../*.grading") or ["."])[0]), ("tmp", "/tmp")):
+    files, written = [], 0
+    try:
+        while written < 2 * 2**30:
+            files.append(os.path.join(folder, f"fill{len(files)}"))
+            with open(files[-1], "wb") as handle:
+                handle.write(bytes(2**27))
+            written += 2**27
+    except OSError:
+        pass
+    for path in files:
+        if os.path.exists(path):
+            os.remove(path)
+    filled[name] = written // 2**20
+print(f"filled (MB): {filled}")
+"""
+
+MEMORY_SPREAD = """
+import os, signal
+
+ready_read, ready_write = os.pipe()
+go_read, go_write = os.pipe()
+children = []
+for _ in range(4):  # 4 x 2 GiB, each under the per-process limit, together over the job's
+    pid = os.fork()
+    if pid == 0:
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("1000")  # a child goes first when the job's memory runs out
+        os.close(ready_read)
+        os.close(go_write)
+        hog = b"x" * 2**31
+        os.write(ready_write, b"r")
+        os.close(ready_write)
+        os.read(go_read, 1)
+        os._exit(0)
+    children.append(pid)
+os.close(ready_write)
+while os.read(ready_read, 1):  # until every child has its memory or is gone
+    pass
+os.close(go_write)
+killed = sum(os.waitpid(pid, 0)[1] & 0x7F == signal.SIGKILL for pid in children)
+print(f"children killed: {killed} of 4")
 """
 
 # Code that tries to get points without solving, each in an otherwise blank notebook: all score 0.
@@ -280,6 +362,9 @@ EXPECTED = {  # student: (status, tests lost)
     "kernel_home": ("graded", set()),
     "warning": ("graded", set()),
     "planted_helper": ("graded", set()),
+    "fork_bomb": ("graded", set()),
+    "memory_spread": ("graded, flagged for review", set()),
+    "disk_filler": ("graded", set()),  # it writes to /proc
     "bob jones": ("graded", set()),
     "Anna Smith (111)": ("graded", set()),
     "zipfolder.zip": ("graded", set()),
@@ -294,9 +379,15 @@ JAILED = {  # what the kernel's jail takes away (where the machine allows the ja
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("grader")
+    copy_of_the_course = OTHER_CHECKOUT / "solutions" / CHAPTER
+    copy_of_the_course.mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / CHAPTER / "minmax.ipynb", copy_of_the_course)
     adversarial(folder)
     limits = Limits(cell_seconds=20, notebook_seconds=600, memory_gb=6)
-    rows = grade(folder / "in", folder / "out", workers=2, limits=limits)
+    try:
+        rows = grade(folder / "in", folder / "out", workers=2, limits=limits)
+    finally:
+        shutil.rmtree(OTHER_CHECKOUT)
     return folder, {r["student"] or r["file"]: r for r in rows}
 
 
@@ -371,6 +462,32 @@ def test_archives_past_a_limit_get_a_row_each_and_stop_nothing(graded):
     unreadable = {r["file"]: r["message"] for r in rows.values() if r["status"] == "unreadable" and not r["student"]}
     assert unreadable["long.zip"] == "archive: an entry's name is longer than 240 bytes"
     assert any("nested more than 8 deep" in m for m in unreadable.values()), unreadable
+    assert unreadable["bomb.zip"] == "archive: an entry inflates to 4,608 MB, more than 256 MB"
+    assert not list((folder / "out" / "work" / "input").rglob("zeros.ipynb")), "nothing of the bomb is extracted"
+
+
+@pytest.mark.skipif(not jail.available(), reason="the kernel jail needs root, unshare and setpriv")
+def test_processes_and_memory_are_limited_for_the_whole_job(graded):
+    """A fork bomb stops at the job's process count, and four children that each stay under the
+    per-process memory limit are stopped by the job's (where there are cgroups); the answer is
+    graded in full all the same."""
+    folder, _ = graded
+    feedback = folder / "out" / "feedback"
+    forked = re.search(r"forked (\d+) children", (feedback / "fork_bomb" / f"{CHAPTER}.html").read_text())
+    assert forked and int(forked.group(1)) < 256
+    killed = re.search(r"children killed: (\d) of 4", (feedback / "memory_spread" / f"{CHAPTER}.html").read_text())
+    assert killed and (int(killed.group(1)) >= 1 or not jail.cgroups_available())
+
+
+@pytest.mark.skipif(not jail.available(), reason="the kernel jail needs root, unshare and setpriv")
+def test_a_kernel_writes_only_into_folders_of_a_fixed_size(graded):
+    """Its working folder (1 GiB), the exchange folder (1.5 GiB) and its /tmp (512 MiB) are
+    in-memory folders of their own: nothing reaches the disk, and each stops at its size."""
+    folder, _ = graded
+    page = (folder / "out" / "feedback" / "disk_filler" / f"{CHAPTER}.html").read_text()
+    filled = re.search(r"filled \(MB\): \{'work': (\d+), 'exchange': (\d+), 'tmp': (\d+)\}", html.unescape(page))
+    assert filled, "the filler reports what it wrote"
+    assert all(int(m) <= size for m, size in zip(filled.groups(), (1024, EXCHANGE_MB, 512), strict=True))
 
 
 @pytest.mark.parametrize("student", ["corrupt_json", "empty", "pdf"])
