@@ -218,7 +218,7 @@ def reference_check(name, function, calls, check_dtype=False, mutated=(), share=
     is entered around each reference call (the grader notes there what helpers answer)."""
     check = Check(name, options={"check_dtype": check_dtype, "share": share, "tolerance": tolerance,
                                  "check_result": check_result, "check_arguments": check_arguments})
-    for call in calls:
+    for call in [*calls, *layout_variant(calls)]:
         label, args, kwargs = (*call, {})[:3]
         shipped = {"label": label, "args": copy.deepcopy(list(args)), "kwargs": copy.deepcopy(kwargs),
                    "mutated": list(mutated), "tables": {}}
@@ -237,6 +237,27 @@ def reference_check(name, function, calls, check_dtype=False, mutated=(), share=
         check.calls.append(shipped)
         check.expected.append(roundtrip(outcome))
     return check
+
+
+def layout_variant(calls):
+    """The first call that has a matrix among its arguments again, with every matrix argument
+    transposed in memory (same values, other strides): every graded function meets a
+    non-contiguous input, as a slice or a ``.T`` of a model's weight is, at least once."""
+    for call in calls:
+        label, args, kwargs = (*call, {})[:3]
+        moved = [non_contiguous(a) for a in args]
+        if any(a is not b for a, b in zip(moved, args, strict=True)):
+            return [(f"{label}; its matrices non-contiguous", tuple(moved), {k: non_contiguous(v) for k, v in kwargs.items()})]
+    return []
+
+
+def non_contiguous(value):
+    """``value`` with the same values in transposed memory, if it is a contiguous matrix (or
+    batch of them), else ``value`` itself."""
+    if not isinstance(value, torch.Tensor) or value.dim() < 2 or value.numel() < 2 or not value.is_contiguous():
+        return value
+    moved = value.transpose(-2, -1).contiguous().transpose(-2, -1)
+    return moved if not moved.is_contiguous() else value
 
 
 def case_problem(check, call, expected, actual):

@@ -48,6 +48,7 @@ class Collector:
         self.cell = None
         self.found = {}  # grade id -> [Check]
         self.helpers = {}  # name -> the namespace it was swapped in, for the current cell
+        self.signatures = {}  # name -> the reference function's signature
 
     def use_reference(self, namespace, chapter, *names):
         self.helpers = {name: namespace for name in names}
@@ -55,6 +56,7 @@ class Collector:
     def compare(self, name, function, calls, *options):
         check = checks.reference_check(name, function, calls, *options, tabulating=self.tabulating)
         self.found.setdefault(self.cell, []).append(check)
+        self.signatures[name] = inspect.signature(function)
 
     @contextlib.contextmanager
     def tabulating(self, tables):
@@ -109,7 +111,26 @@ def cases(chapter):
     if missing:
         raise RuntimeError(f"{chapter}: test cells without a compare(...) of their hidden tests: {missing}")
     check_tables_come_late(chapter, collector.found)
+    check_every_argument_varies(chapter, collector.found, collector.signatures)
     return collector.found
+
+
+def check_every_argument_varies(chapter, found, signatures):
+    """Every parameter of a graded function that has a default is given another value in some
+    case: an answer that ignores ``n_grid``, ``group_size`` or ``blocksize`` cannot pass."""
+    fixed = []
+    for name, signature in signatures.items():
+        calls = [call for check_list in found.values() for check in check_list if check.name == name
+                 for call in check.calls]
+        for position, parameter in enumerate(signature.parameters.values()):
+            if parameter.default is inspect.Parameter.empty or parameter.kind in (parameter.VAR_POSITIONAL,
+                                                                                  parameter.VAR_KEYWORD):
+                continue
+            default = digest(parameter.default)
+            if all(digest(bound(signature, call["args"], call["kwargs"])[position]) == default for call in calls):
+                fixed.append(f"{name}'s {parameter.name}")
+    if fixed:
+        raise RuntimeError(f"{chapter}: no case gives these a value but their default: {', '.join(fixed)}")
 
 
 def check_tables_come_late(chapter, found):

@@ -1,13 +1,16 @@
 """The hidden-test helpers: tolerance that forgives ties but not bugs, and isolation that ends with its cell."""
 
+import inspect
+
 import nbformat
 import pytest
 import torch
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from autograder.checks import assert_matches, weight_cases
+from autograder.checks import assert_matches, layout_variant, reference_check, weight_cases
 from autograder.course import ROOT
+from autograder.verdict import check_every_argument_varies
 
 
 def test_a_few_rounding_ties_are_forgiven_but_floor_for_round_is_not():
@@ -55,3 +58,25 @@ def test_use_reference_lasts_until_the_cell_ends_even_when_it_fails():
         pytest.fail(str(error))
     errors = [[o.evalue for o in c.outputs if o.output_type == "error"] for c in notebook.cells]
     assert errors == [[], ["a failing visible test"], []]
+
+
+def test_every_graded_function_meets_a_non_contiguous_matrix():
+    """The first matrix case comes again with its matrices transposed in memory: same values."""
+    w = torch.randn(4, 8)
+    calls = [("a number", (3,)), ("a matrix", (w, 2), {"scale": torch.ones(2, 4)})]
+    [(label, args, kwargs)] = layout_variant(calls)
+    assert label == "a matrix; its matrices non-contiguous" and args[1] == 2
+    assert not args[0].is_contiguous() and torch.equal(args[0], w)
+    assert not kwargs["scale"].is_contiguous() and torch.equal(kwargs["scale"], torch.ones(2, 4))
+    assert layout_variant([("a vector", (torch.ones(5),)), ("a column", (torch.ones(5, 1),))]) == []
+
+
+def test_a_parameter_that_no_case_varies_is_refused():
+    def quantize(w, n_bit=4, group_size=128):
+        return w
+
+    check = reference_check("quantize", quantize, [("w", (torch.ones(2, 2), 3))])
+    with pytest.raises(RuntimeError, match="quantize's group_size$"):
+        check_every_argument_varies("chX", {"test_quantize": [check]}, {"quantize": inspect.signature(quantize)})
+    check = reference_check("quantize", quantize, [("w", (torch.ones(2, 2), 3), {"group_size": 64})])
+    check_every_argument_varies("chX", {"test_quantize": [check]}, {"quantize": inspect.signature(quantize)})

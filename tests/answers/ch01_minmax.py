@@ -93,6 +93,17 @@ def pseudo_quantize(w, n_bit=4, zero_point=True, group_size=128):
     return out.reshape(w.shape).to(w.dtype)
 """
 
+PSEUDO_QUANTIZE_VIEW = """
+def pseudo_quantize(w, n_bit=4, zero_point=True, group_size=128):
+    if not torch.isfinite(w).all():
+        raise ValueError("the weight has NaN or infinite values")
+    if group_size > 0 and w.shape[-1] % group_size:
+        raise ValueError("group_size does not divide in_features")
+    groups = w.view(-1, group_size if group_size > 0 else w.shape[-1])  # wrong: fails on a transposed w
+    scales, zeros = quant_params(groups, n_bit, zero_point)
+    return dequantize(quantize(groups, scales, zeros, n_bit, zero_point), scales, zeros).view(w.shape).to(w.dtype)
+"""
+
 PSEUDO_QUANTIZE_NAN_ONLY = """
 def pseudo_quantize(w, n_bit=4, zero_point=True, group_size=128):
     if torch.isnan(w).any():  # wrong: an infinite weight must raise ValueError too
@@ -134,6 +145,7 @@ WRONG = {
     "groups_along_output": (
         {"pseudo_quantize": PSEUDO_QUANTIZE_OUTPUT_GROUPS}, {"test_pseudo_quantize", "test_pseudo_quantize_errors"}),
     "nan_but_not_infinity": ({"pseudo_quantize": PSEUDO_QUANTIZE_NAN_ONLY}, {"test_pseudo_quantize_errors"}),
+    "view_needs_contiguous": ({"pseudo_quantize": PSEUDO_QUANTIZE_VIEW}, {"test_pseudo_quantize"}),
     "quantize_in_place": ({"quantize": QUANTIZE_IN_PLACE}, {"test_quantize_asymmetric", "test_quantize_symmetric"}),
     "dequantize_in_place": ({"dequantize": DEQUANTIZE_IN_PLACE}, {"test_dequantize"}),
     "no_value_error": ({"pseudo_quantize": PSEUDO_QUANTIZE_NO_CHECK}, {"test_pseudo_quantize_errors"}),

@@ -39,6 +39,13 @@ SEARCH_MEAN_OF_X = SEARCH_GRID_TO_ONE.replace("i / (n_grid - 1)  # wrong: 0 .. 1
 SEARCH_TIES_LAST = SEARCH_GRID_TO_ONE.replace("i / (n_grid - 1)  # wrong: 0 .. 1.0 inclusive", "i / n_grid").replace(
     "if loss < best[2]:", "if loss <= best[2]:  # wrong: a tie keeps the last alpha")
 
+SEARCH_FIXED_GRID = SEARCH_TIES_LAST.replace("if loss <= best[2]:  # wrong: a tie keeps the last alpha", "if loss < best[2]:").replace(
+    "for i in range(n_grid):\n        alpha = i / n_grid", "for i in range(20):\n        alpha = i / 20  # wrong: n_grid is ignored")
+
+SEARCH_FIXED_GROUP = SEARCH_TIES_LAST.replace("if loss <= best[2]:  # wrong: a tie keeps the last alpha", "if loss < best[2]:").replace(
+    "scaled_quantize(w, s, n_bit, group_size).T for w in weights], dim=-1)",
+    "scaled_quantize(w, s, n_bit).T for w in weights], dim=-1)  # wrong: group_size is ignored")
+
 FOLD_WRONG_DIMENSION = """
 @torch.no_grad()
 def fold_linear(previous, linears, s):
@@ -99,6 +106,8 @@ WRONG = {
     "alpha_grid_includes_1": ({"search_scale": SEARCH_GRID_TO_ONE}, {"test_search_scale"}),
     "mean_of_x_not_abs": ({"search_scale": SEARCH_MEAN_OF_X}, {"test_search_scale"}),
     "tie_keeps_last": ({"search_scale": SEARCH_TIES_LAST}, {"test_search_scale"}),
+    "search_ignores_n_grid": ({"search_scale": SEARCH_FIXED_GRID}, {"test_search_scale"}),
+    "search_ignores_group_size": ({"search_scale": SEARCH_FIXED_GROUP}, {"test_search_scale"}),
     "fold_into_wrong_dimension": ({"fold_linear": FOLD_WRONG_DIMENSION}, {"test_fold_linear"}),
     "layernorm_bias_not_folded": ({"fold_layernorm": FOLD_LAYERNORM_NO_BIAS}, {"test_fold_layernorm"}),
     "clip_range_per_row": ({"clip_search": CLIP_PER_ROW}, {"test_clip_search"}),
@@ -177,4 +186,15 @@ def apply_clip(w, max_val):
     limit = max_val.repeat_interleave(size, dim=1)
     return torch.clamp(w, min=-limit, max=limit)
 """,
+}
+
+CLIP_FIXED_TOKENS = ALTERNATIVE["clip_search"].replace(
+    "x = x[0 :: max(1, x.shape[0] // n_tokens)]", "x = x[0 :: max(1, x.shape[0] // 512)]  # wrong: n_tokens is ignored")
+
+CLIP_FIXED_SHRINK = ALTERNATIVE["clip_search"].replace(
+    "for i in range(int(max_shrink * n_grid)):", "for i in range(n_grid // 2):  # wrong: max_shrink is ignored")
+
+WRONG |= {  # built from the correct alternative above
+    "clip_ignores_n_tokens": ({"clip_search": CLIP_FIXED_TOKENS}, {"test_clip_search"}),
+    "clip_ignores_max_shrink": ({"clip_search": CLIP_FIXED_SHRINK}, {"test_clip_search"}),
 }
