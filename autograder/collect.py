@@ -73,7 +73,7 @@ def extract_archives(source, work, limits=ArchiveLimits()):
         try:
             target = extract_one(archive, depth, limits, budget)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as error:
-            problems[relative] = reason(error)
+            problems[relative] = f"archive: {reason(error)}"
             continue
         archive.unlink()
         pending += [(p, depth + 1) for p in archives_in(target)]
@@ -87,29 +87,29 @@ def archives_in(folder):
 
 def reason(error):
     if isinstance(error, zipfile.BadZipFile):
-        return "archive: a .zip file that is not a readable zip archive"
-    return str(error) if isinstance(error, ValueError) else f"archive: could not be extracted ({type(error).__name__})"
+        return "a .zip file that is not a readable zip archive"
+    return str(error) if isinstance(error, ValueError) else f"could not be extracted ({type(error).__name__})"
 
 
 def extract_one(archive, depth, limits, budget):
     """Extract ``archive`` into a new folder beside it (its name without ``.zip``, or with a
     number if that name is taken); raise ValueError when it breaks a limit."""
     if depth > limits.depth:
-        raise ValueError(f"archive: nested more than {limits.depth} deep")
+        raise ValueError(f"nested more than {limits.depth} deep")
     with zipfile.ZipFile(archive) as opened:
         members = opened.infolist()
         if len(members) > limits.entries:
-            raise ValueError(f"archive: {len(members):,} entries, more than {limits.entries:,}")
+            raise ValueError(f"{len(members):,} entries, more than {limits.entries:,}")
         largest = max((m.file_size for m in members), default=0)
         if largest > limits.file_bytes:
-            raise ValueError(f"archive: an entry inflates to {largest / 2**20:,.0f} MB, more than "
+            raise ValueError(f"an entry inflates to {largest / 2**20:,.0f} MB, more than "
                              f"{limits.file_bytes / 2**20:,.0f} MB")
         inflated = sum(m.file_size for m in members)
         if inflated > budget[0]:
-            raise ValueError(f"archive: inflates to {inflated / 2**20:,.0f} MB, more than this run allows")
+            raise ValueError(f"inflates to {inflated / 2**20:,.0f} MB, more than this run allows")
         for member in members:
             if any(len(part.encode()) > limits.name_bytes for part in member.filename.split("/")):
-                raise ValueError(f"archive: an entry's name is longer than {limits.name_bytes} bytes")
+                raise ValueError(f"an entry's name is longer than {limits.name_bytes} bytes")
         target = free_name(archive.with_suffix(""))
         target.mkdir()
         for member in members:
@@ -236,8 +236,9 @@ def place(path, root, shared=(), pattern=None, limits=ArchiveLimits()):
         found.ignored = True
         found.problems.append("not an .ipynb file")
         return found
-    if path.stat().st_size > limits.file_bytes:
-        found.unreadable = (f"{path.stat().st_size / 2**20:,.0f} MB, more than a notebook may be "
+    size = path.stat().st_size
+    if size > limits.file_bytes:
+        found.unreadable = (f"{size / 2**20:,.0f} MB, more than a notebook may be "
                             f"({limits.file_bytes / 2**20:,.0f} MB)")
         found.problems.append(found.unreadable)
         return found

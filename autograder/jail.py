@@ -6,7 +6,7 @@ this module puts itself into the job's cgroups (memory of all its processes, a p
 ``confine``), sets per-process limits, and then runs the kernel
 
 * in a **mount namespace** whose root is a new, empty in-memory folder (``pivot_root``) into which
-  only what the kernel needs is mounted, read-only (``ALLOWED``): the system's programs and
+  only what the kernel needs is mounted, read-only (``kept_folders``, ``DEVICES``): the system's programs and
   libraries (``/usr`` and its links, ``/etc``), the Python installation it runs on (the virtual
   environment and its base), the ``autograder`` package, ``/sys/devices/system/cpu`` (the CPU count
   torch and OpenMP read), and five devices (``/dev/null``, ``zero``, ``full``, ``random``,
@@ -68,7 +68,7 @@ def available():
     built (not in every container): probed by building one and running ``true`` in it."""
     if os.geteuid() != 0 or not all(os.path.exists(tool(t)) for t in ("unshare", "setpriv", "pivot_root")):
         return False
-    lines = [*root_lines(kept_folders([])), *read_only_but([]), "exec " + shlex.join(DROP) + " true"]
+    lines = [*root_lines(kept_folders([])), *enter_root_lines(), *read_only_but([]), "exec " + shlex.join(DROP) + " true"]
     probe = [*NAMESPACES, tool("sh"), "-c", "\n".join(["set -e", f"export PATH={SYSTEM_PATH}", *lines])]
     return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 

@@ -83,12 +83,11 @@ def worker_environment(home, kernels, limits):
 def wrapped(command):
     """``command`` in a network namespace of its own and a mount namespace of its own (its kernels'
     exchange folders are mounted there, seen by nothing else), where this machine allows them."""
-    options = ["--net"] if can_isolate_network() else []
-    options += ["--mount", "--propagation", "private"] if jail.available() else []
-    if not options:
+    net, mounts = can_isolate_network(), jail.available()
+    if not (net or mounts):
         return command
-    setup = f'{jail.tool("ip")} link set lo up && ' if "--net" in options else ""
-    setup += f"export {jail.OWN_MOUNTS}=1 && " if "--mount" in options else ""
+    options = ["--net"] * net + ["--mount", "--propagation", "private"] * mounts
+    setup = f'{jail.tool("ip")} link set lo up && ' * net + f"export {jail.OWN_MOUNTS}=1 && " * mounts
     return [jail.tool("unshare"), *options, jail.tool("sh"), "-c", f'{setup}exec "$@"', "sh", *command]
 
 

@@ -120,14 +120,14 @@ def check_every_argument_varies(chapter, found, signatures):
     case: an answer that ignores ``n_grid``, ``group_size`` or ``blocksize`` cannot pass."""
     fixed = []
     for name, signature in signatures.items():
-        calls = [call for check_list in found.values() for check in check_list if check.name == name
-                 for call in check.calls]
+        given = [bound(signature, call["args"], call["kwargs"]) for check_list in found.values()
+                 for check in check_list if check.name == name for call in check.calls]
         for position, parameter in enumerate(signature.parameters.values()):
             if parameter.default is inspect.Parameter.empty or parameter.kind in (parameter.VAR_POSITIONAL,
                                                                                   parameter.VAR_KEYWORD):
                 continue
             default = digest(parameter.default)
-            if all(digest(bound(signature, call["args"], call["kwargs"])[position]) == default for call in calls):
+            if all(digest(values[position]) == default for values in given):
                 fixed.append(f"{name}'s {parameter.name}")
     if fixed:
         raise RuntimeError(f"{chapter}: no case gives these a value but their default: {', '.join(fixed)}")
