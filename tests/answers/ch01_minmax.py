@@ -93,6 +93,17 @@ def pseudo_quantize(w, n_bit=4, zero_point=True, group_size=128):
     return out.reshape(w.shape).to(w.dtype)
 """
 
+QUANT_PARAMS_FLOAT32 = """
+def quant_params(w, n_bit=4, zero_point=True):
+    w = w.float()  # wrong: float16 weights get float32 parameters, not the dtype of w
+    if zero_point:
+        max_val, min_val = w.amax(dim=1, keepdim=True), w.amin(dim=1, keepdim=True)
+        scales = (max_val - min_val).clamp(min=1e-5) / (2**n_bit - 1)
+        return scales, (-torch.round(min_val / scales)).clamp(0, 2**n_bit - 1)
+    scales = w.abs().amax(dim=1, keepdim=True).clamp(min=1e-5) / (2 ** (n_bit - 1) - 1)
+    return scales, torch.zeros_like(scales)
+"""
+
 PSEUDO_QUANTIZE_VIEW = """
 def pseudo_quantize(w, n_bit=4, zero_point=True, group_size=128):
     if not torch.isfinite(w).all():
@@ -145,6 +156,8 @@ WRONG = {
     "groups_along_output": (
         {"pseudo_quantize": PSEUDO_QUANTIZE_OUTPUT_GROUPS}, {"test_pseudo_quantize", "test_pseudo_quantize_errors"}),
     "nan_but_not_infinity": ({"pseudo_quantize": PSEUDO_QUANTIZE_NAN_ONLY}, {"test_pseudo_quantize_errors"}),
+    "parameters_in_float32": (
+        {"quant_params": QUANT_PARAMS_FLOAT32}, {"test_quant_params_asymmetric", "test_quant_params_symmetric"}),
     "view_needs_contiguous": ({"pseudo_quantize": PSEUDO_QUANTIZE_VIEW}, {"test_pseudo_quantize"}),
     "quantize_in_place": ({"quantize": QUANTIZE_IN_PLACE}, {"test_quantize_asymmetric", "test_quantize_symmetric"}),
     "dequantize_in_place": ({"dequantize": DEQUANTIZE_IN_PLACE}, {"test_dequantize"}),

@@ -121,6 +121,11 @@ ACT_ORDER_NOT_UNDONE = _GPTQ.replace(
 GPTQ_DEFAULT_DAMPING = _GPTQ.replace(
     "U = inverse_cholesky(H, percdamp)", "U = inverse_cholesky(H)  # wrong: percdamp is not passed on")
 
+GPTQ_INPUT_DTYPE = _GPTQ.replace(
+    "    W = W.detach().float().clone()", "    dtype = W.dtype\n    W = W.detach().float().clone()").replace(
+    "return W[:, torch.argsort(perm)], scales, zeros",
+    "return W[:, torch.argsort(perm)].to(dtype), scales, zeros  # wrong: Q is float32 whatever W is")
+
 PACK_HIGH_FIRST = """
 def pack_int4(codes):
     if codes.shape[-1] % 2:
@@ -160,6 +165,7 @@ WRONG = {
     "dead_inputs_ignored": ({"gptq_unblocked": NO_DEAD_INPUTS}, {"test_gptq_unblocked"}),
     "lazy_update_on_quantized_block": ({"gptq": LAZY_UPDATE_ON_BLOCK}, {"test_gptq"}),
     "act_order_not_undone": ({"gptq": ACT_ORDER_NOT_UNDONE}, {"test_gptq"}),
+    "gptq_in_the_input_dtype": ({"gptq": GPTQ_INPUT_DTYPE}, {"test_gptq"}),
     "gptq_ignores_percdamp": ({"gptq": GPTQ_DEFAULT_DAMPING}, {"test_gptq"}),
     "pack_high_nibble_first": ({"pack_int4": PACK_HIGH_FIRST}, {"test_pack_int4"}),
     "unpack_as_signed_bytes": ({"unpack_int4": UNPACK_SIGNED}, {"test_unpack_int4"}),
