@@ -13,9 +13,10 @@ venv: $(STAMP)
 
 # A local virtual environment with the pinned requirements; a .pth file makes this repository's
 # `autograder` package importable from it (also by Jupyter kernels and nbgrader).
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt autograder/requirements-no-deps.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r autograder/requirements-no-deps.txt
 	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'awq_course.pth').write_text('$(CURDIR)\n')"
 	touch $@
 

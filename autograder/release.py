@@ -28,19 +28,28 @@ def nbgrader_options(release_directory=NOTEBOOKS, db=BUILD / "gradebook.db"):
     ]
 
 
-def setup_source(packages):
-    """The set-up cell: installs what Colab lacks (``packages``: import name -> pip requirement)."""
+def setup_source(packages, files_only=None):
+    """The set-up cell: installs what Colab lacks (``packages``: import name -> pip
+    requirement; ``files_only``: the same, installed without their declared dependencies)."""
+    files_only = files_only or {}
     lines = ["# Set-up: run this cell first. It works in a fresh Colab runtime and picks the GPU when there is one."]
-    if packages:
+    if packages or files_only:
         lines += [
             "import importlib.util",
             "import subprocess",
             "import sys",
             "",
             f"PACKAGES = {json.dumps(packages)}  # import name -> pip requirement",
-            "missing = [req for name, req in PACKAGES.items() if importlib.util.find_spec(name) is None]",
-            "if missing:",
-            '    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", *missing])',
+        ]
+        groups = "((PACKAGES, []),)"
+        if files_only:
+            lines.append(f"FILES_ONLY = {json.dumps(files_only)}  # installed for their files alone")
+            groups = '((PACKAGES, []), (FILES_ONLY, ["--no-deps"]))'
+        lines += [
+            f"for group, flags in {groups}:",
+            "    missing = [req for name, req in group.items() if importlib.util.find_spec(name) is None]",
+            "    if missing:",
+            '        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", *flags, *missing])',
         ]
     else:
         lines += ["# This chapter needs nothing beyond what Colab already has (torch, numpy, matplotlib).", "import sys"]
@@ -55,7 +64,8 @@ def setup_source(packages):
 
 
 def setup_cell(notebook):
-    cell = nbformat.v4.new_code_cell(setup_source(notebook.metadata.get("course", {}).get("packages", {})))
+    course = notebook.metadata.get("course", {})
+    cell = nbformat.v4.new_code_cell(setup_source(course.get("packages", {}), course.get("files_only")))
     cell.id = "course-setup"
     cell.metadata["tags"] = ["setup"]
     return cell

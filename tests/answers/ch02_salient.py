@@ -6,8 +6,8 @@ ALTERNATIVE: correct answers written unlike the reference; they must get full ma
 
 MEANS_WITHOUT_ABS = """
 @torch.no_grad()
-def input_channel_means(model, blocks, batch_size=16):
-    linears = encoder_linears(model)
+def input_channel_means(model, blocks, batch_size=8):
+    linears = decoder_linears(model)
     sums = {name: 0.0 for name in linears}
     counts = dict.fromkeys(linears, 0)
     handles = []
@@ -28,8 +28,8 @@ def input_channel_means(model, blocks, batch_size=16):
 
 MEANS_MAX_NOT_MEAN = """
 @torch.no_grad()
-def input_channel_means(model, blocks, batch_size=16):
-    linears = encoder_linears(model)
+def input_channel_means(model, blocks, batch_size=8):
+    linears = decoder_linears(model)
     found = {}
     handles = []
     for name, linear in linears.items():
@@ -48,8 +48,8 @@ def input_channel_means(model, blocks, batch_size=16):
 
 MEANS_OF_BATCH_MEANS = """
 @torch.no_grad()
-def input_channel_means(model, blocks, batch_size=16):
-    linears = encoder_linears(model)
+def input_channel_means(model, blocks, batch_size=8):
+    linears = decoder_linears(model)
     batch_means = {name: [] for name in linears}
     handles = []
     for name, linear in linears.items():
@@ -68,8 +68,8 @@ def input_channel_means(model, blocks, batch_size=16):
 
 MEANS_OF_OUTPUTS = """
 @torch.no_grad()
-def input_channel_means(model, blocks, batch_size=16):
-    linears = encoder_linears(model)
+def input_channel_means(model, blocks, batch_size=8):
+    linears = decoder_linears(model)
     sums, counts, handles = {}, dict.fromkeys(linears, 0), []
     for name, linear in linears.items():
         def hook(module, args, output, name=name):
@@ -88,8 +88,8 @@ def input_channel_means(model, blocks, batch_size=16):
 
 _MEANS_BODY = """
 @torch.no_grad()
-def input_channel_means(model, blocks, batch_size=16):
-    linears = encoder_linears(model)
+def input_channel_means(model, blocks, batch_size=8):
+    linears = decoder_linears(model)
     sums = {name: torch.zeros(linear.in_features, dtype=torch.float64) for name, linear in linears.items()}
     counts = dict.fromkeys(linears, 0)
     handles = []
@@ -161,8 +161,8 @@ WRONG = {
 ALTERNATIVE = {
     # forward pre-hooks, a running mean weighted by token counts, no progress bar
     "input_channel_means": """
-def input_channel_means(model, blocks, batch_size=16):
-    linears = encoder_linears(model)
+def input_channel_means(model, blocks, batch_size=8):
+    linears = decoder_linears(model)
     state = {name: (None, 0) for name in linears}
 
     def make_hook(name):
