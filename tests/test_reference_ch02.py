@@ -213,3 +213,15 @@ def test_the_model_is_smollm2_135m_as_the_chapters_describe_it():
     assert next(model.parameters()).dtype == torch.float32
     ids = ref.token_ids(tokenizer, ["The function returns a list.", "It raises ValueError."])
     assert ids.dim() == 1 and len(ids) > 8
+
+
+def test_a_demonstration_stops_in_one_line_at_an_unwritten_exercise(tmp_path, monkeypatch):
+    (tmp_path / "student_code.py").write_text(
+        "def written(x):\n    return x\n\n\ndef stub(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import student_code
+
+    ref.needs(student_code.written, len)  # written, and a function without Python source: no stop
+    with pytest.raises(ref.ExerciseMissing, match="this cell uses stub: write it first") as stopped:
+        ref.needs(student_code.written, student_code.stub)
+    assert stopped.value._render_traceback_() == [f"Stopped: {stopped.value}"]  # IPython shows one line
