@@ -144,6 +144,48 @@ def weight_channel_magnitude(w):
     return w.abs_().mean(dim=0)  # wrong: takes |w| of the caller's weight
 """
 
+SALIENT_IN_PLACE = """
+@torch.no_grad()
+def quantize_keeping_salient(model, means, fraction, n_bit=3, group_size=64):
+    for name, linear in decoder_linears(model).items():  # wrong: quantizes the caller's model
+        keep = top_channels(means[name], fraction)
+        linear.weight.copy_(quantize_keeping(linear.weight, keep, n_bit, group_size))
+    return model
+"""
+
+SALIENT_BY_WEIGHT = """
+@torch.no_grad()
+def quantize_keeping_salient(model, means, fraction, n_bit=3, group_size=64):
+    copied = copy.deepcopy(model)
+    for name, linear in decoder_linears(copied).items():
+        keep = top_channels(weight_channel_magnitude(linear.weight), fraction)  # wrong: by |w|
+        linear.weight.copy_(quantize_keeping(linear.weight, keep, n_bit, group_size))
+    return copied
+"""
+
+SALIENT_FIXED_GROUP = """
+@torch.no_grad()
+def quantize_keeping_salient(model, means, fraction, n_bit=3, group_size=64):
+    copied = copy.deepcopy(model)
+    for name, linear in decoder_linears(copied).items():
+        keep = top_channels(means[name], fraction)
+        linear.weight.copy_(quantize_keeping(linear.weight, keep, n_bit, 64))  # wrong: group fixed
+    return copied
+"""
+
+SALIENT_ONE_KEEP_FOR_ALL = """
+@torch.no_grad()
+def quantize_keeping_salient(model, means, fraction, n_bit=3, group_size=64):
+    copied = copy.deepcopy(model)
+    linears = decoder_linears(copied)
+    first = next(iter(linears))
+    for name, linear in linears.items():
+        keep = top_channels(means[first], fraction)  # wrong: the first linear's channels everywhere
+        keep = keep[keep < linear.in_features]
+        linear.weight.copy_(quantize_keeping(linear.weight, keep, n_bit, group_size))
+    return copied
+"""
+
 WRONG = {
     "magnitude_in_place": ({"weight_channel_magnitude": MAGNITUDE_IN_PLACE}, {"test_weight_channel_magnitude"}),
     "mean_of_x_not_abs": ({"input_channel_means": MEANS_WITHOUT_ABS}, {"test_input_channel_means"}),
@@ -156,6 +198,11 @@ WRONG = {
     "magnitude_over_wrong_axis": ({"weight_channel_magnitude": MAGNITUDE_OVER_INPUTS}, {"test_weight_channel_magnitude"}),
     "keeps_output_rows": ({"quantize_keeping": KEEP_OUTPUT_ROWS}, {"test_quantize_keeping"}),
     "error_on_weights": ({"output_error": ERROR_ON_WEIGHTS}, {"test_output_error"}),
+    "salient_in_place": ({"quantize_keeping_salient": SALIENT_IN_PLACE}, {"test_quantize_keeping_salient"}),
+    "salient_by_weight": ({"quantize_keeping_salient": SALIENT_BY_WEIGHT}, {"test_quantize_keeping_salient"}),
+    "salient_fixed_group": ({"quantize_keeping_salient": SALIENT_FIXED_GROUP}, {"test_quantize_keeping_salient"}),
+    "salient_one_keep_for_all": ({"quantize_keeping_salient": SALIENT_ONE_KEEP_FOR_ALL},
+                                 {"test_quantize_keeping_salient"}),
 }
 
 ALTERNATIVE = {
@@ -206,6 +253,21 @@ def quantize_keeping(w, keep, n_bit=3, group_size=128):
     mask = torch.zeros(w.shape[1], dtype=torch.bool, device=w.device)
     mask[keep] = True
     return torch.where(mask[None, :], w, pseudo_quantize(w, n_bit, True, group_size))
+""",
+    # a fresh model loaded from the state dict, a mask from topk, weights assigned through
+    # load_state_dict
+    "quantize_keeping_salient": """
+def quantize_keeping_salient(model, means, fraction, n_bit=3, group_size=64):
+    state = {key: value.clone() for key, value in model.state_dict().items()}
+    for name, stat in means.items():
+        w = state[name + ".weight"]
+        k = max(1, round(fraction * stat.numel()))
+        mask = torch.zeros(w.shape[1], dtype=torch.bool, device=w.device)
+        mask[torch.topk(stat, k).indices.to(w.device)] = True
+        state[name + ".weight"] = torch.where(mask, w, pseudo_quantize(w, n_bit, True, group_size))
+    copied = copy.deepcopy(model)
+    copied.load_state_dict(state)
+    return copied
 """,
     # numpy in float64, the error from one product with the weight difference
     "output_error": """
