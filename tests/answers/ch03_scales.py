@@ -13,38 +13,65 @@ def awq_scales(x_mean, alpha):
 """
 
 SCALED_NOT_DIVIDED = """
-def scaled_quantize(w, s, n_bit=4, group_size=128):
+def scaled_quantize(w, s, n_bit=3, group_size=64):
     return pseudo_quantize(w * s[None, :], n_bit, True, group_size)  # wrong: s is not divided back out
 """
 
 SEARCH_GRID_TO_ONE = """
-def search_scale(x, weights, n_bit=4, group_size=128, n_grid=20):
+@torch.no_grad()
+def search_scale(module, x, linears, n_bit=3, group_size=64, n_grid=20, module_kwargs=None):
     x_mean = x.abs().reshape(-1, x.shape[-1]).mean(0)
-    original = torch.cat([x @ w.T for w in weights], dim=-1)
+    saved = [linear.weight.detach().clone() for linear in linears]
+    reference = module_output(module, x, module_kwargs)
     best, losses = (None, None, math.inf), []
     for i in range(n_grid):
         alpha = i / (n_grid - 1)  # wrong: 0 .. 1.0 inclusive
         s = awq_scales(x_mean, alpha)
-        out = torch.cat([x @ scaled_quantize(w, s, n_bit, group_size).T for w in weights], dim=-1)
+        for linear, w in zip(linears, saved):
+            linear.weight.copy_(scaled_quantize(w, s, n_bit, group_size))
+        loss = (reference - module_output(module, x, module_kwargs)).pow(2).mean().item()
+        losses.append(loss)
+        if loss < best[2]:
+            best = (alpha, s, loss)
+    for linear, w in zip(linears, saved):
+        linear.weight.copy_(w)
+    return best[0], best[1], losses
+"""
+
+SEARCH_RIGHT_GRID = SEARCH_GRID_TO_ONE.replace("i / (n_grid - 1)  # wrong: 0 .. 1.0 inclusive", "i / n_grid")
+
+SEARCH_MEAN_OF_X = SEARCH_RIGHT_GRID.replace(
+    "x.abs().reshape(-1, x.shape[-1]).mean(0)", "x.reshape(-1, x.shape[-1]).mean(0)  # wrong: mean of x, not of |x|")
+
+SEARCH_TIES_LAST = SEARCH_RIGHT_GRID.replace("if loss < best[2]:", "if loss <= best[2]:  # wrong: a tie keeps the last alpha")
+
+SEARCH_FIXED_GRID = SEARCH_RIGHT_GRID.replace(
+    "for i in range(n_grid):\n        alpha = i / n_grid", "for i in range(20):\n        alpha = i / 20  # wrong: n_grid is ignored")
+
+SEARCH_FIXED_GROUP = SEARCH_RIGHT_GRID.replace(
+    "scaled_quantize(w, s, n_bit, group_size))", "scaled_quantize(w, s, n_bit))  # wrong: group_size is ignored")
+
+SEARCH_NOT_RESTORED = SEARCH_RIGHT_GRID.replace(
+    "    for linear, w in zip(linears, saved):\n        linear.weight.copy_(w)\n    return",
+    "    return")  # wrong: the last alpha's quantized weights are left in the module
+
+SEARCH_LINEAR_OUTPUTS = """
+@torch.no_grad()
+def search_scale(module, x, linears, n_bit=3, group_size=64, n_grid=20, module_kwargs=None):
+    x_mean = x.abs().reshape(-1, x.shape[-1]).mean(0)
+    # wrong: the loss on the concatenated outputs of the linears, not on the module's output
+    original = torch.cat([x @ linear.weight.T for linear in linears], dim=-1)
+    best, losses = (None, None, math.inf), []
+    for i in range(n_grid):
+        alpha = i / n_grid
+        s = awq_scales(x_mean, alpha)
+        out = torch.cat([x @ scaled_quantize(linear.weight, s, n_bit, group_size).T for linear in linears], dim=-1)
         loss = (original - out).pow(2).mean().item()
         losses.append(loss)
         if loss < best[2]:
             best = (alpha, s, loss)
     return best[0], best[1], losses
 """
-
-SEARCH_MEAN_OF_X = SEARCH_GRID_TO_ONE.replace("i / (n_grid - 1)  # wrong: 0 .. 1.0 inclusive", "i / n_grid").replace(
-    "x.abs().reshape(-1, x.shape[-1]).mean(0)", "x.reshape(-1, x.shape[-1]).mean(0)  # wrong: mean of x, not of |x|")
-
-SEARCH_TIES_LAST = SEARCH_GRID_TO_ONE.replace("i / (n_grid - 1)  # wrong: 0 .. 1.0 inclusive", "i / n_grid").replace(
-    "if loss < best[2]:", "if loss <= best[2]:  # wrong: a tie keeps the last alpha")
-
-SEARCH_FIXED_GRID = SEARCH_TIES_LAST.replace("if loss <= best[2]:  # wrong: a tie keeps the last alpha", "if loss < best[2]:").replace(
-    "for i in range(n_grid):\n        alpha = i / n_grid", "for i in range(20):\n        alpha = i / 20  # wrong: n_grid is ignored")
-
-SEARCH_FIXED_GROUP = SEARCH_TIES_LAST.replace("if loss <= best[2]:  # wrong: a tie keeps the last alpha", "if loss < best[2]:").replace(
-    "scaled_quantize(w, s, n_bit, group_size).T for w in weights], dim=-1)",
-    "scaled_quantize(w, s, n_bit).T for w in weights], dim=-1)  # wrong: group_size is ignored")
 
 FOLD_WRONG_DIMENSION = """
 @torch.no_grad()
@@ -55,9 +82,9 @@ def fold_linear(previous, linears, s):
         linear.weight.mul_(s[:, None])  # wrong: scales output rows of the next layer, not its input channels
 """
 
-FOLD_LAYERNORM_NO_BIAS = """
+FOLD_NORM_NO_BIAS = """
 @torch.no_grad()
-def fold_layernorm(norm, linears, s):
+def fold_norm(norm, linears, s):
     norm.weight.div_(s)  # wrong: the bias is not divided
     for linear in linears:
         linear.weight.mul_(s[None, :])
@@ -65,9 +92,10 @@ def fold_layernorm(norm, linears, s):
 
 CLIP_PER_ROW = """
 @torch.no_grad()
-def clip_search(w, x, n_bit=4, group_size=128, n_grid=20, max_shrink=0.5, n_tokens=512):
+def clip_search(w, x, n_bit=3, group_size=64, n_grid=20, max_shrink=0.5, n_tokens=512):
     out_features, in_features = w.shape
     n_groups = in_features // group_size
+    x = x.reshape(-1, in_features)
     x = x[:: max(1, x.shape[0] // n_tokens)]
     org_max = w.abs().amax(dim=1, keepdim=True).expand(out_features, n_groups)  # wrong: one range per row
     best_err = torch.full_like(org_max, math.inf)
@@ -98,6 +126,52 @@ def apply_clip(w, max_val):
     return w
 """
 
+AWQ_BLOCK = """
+@torch.no_grad()
+def awq_block(block, x, n_bit=3, group_size=64, module_kwargs=None, clip=True):
+    _, inputs = block_inputs(block, x, module_kwargs)
+    attn, mlp = block.self_attn, block.mlp
+    groups = [("input_layernorm", ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"), attn, module_kwargs)]
+    if attn.v_proj.weight.shape == attn.o_proj.weight.shape:
+        groups.append(("self_attn.v_proj", ("self_attn.o_proj",), attn.o_proj, None))
+    groups.append(("post_attention_layernorm", ("mlp.gate_proj", "mlp.up_proj"), mlp, None))
+    groups.append(("mlp.up_proj", ("mlp.down_proj",), mlp.down_proj, None))
+    scales_list = []
+    for previous, names, inspected, kwargs in groups:
+        group = [block.get_submodule(name) for name in names]
+        _, s, _ = search_scale(inspected, inputs[names[0]], group, n_bit, group_size, module_kwargs=kwargs)
+        scales_list.append((previous, names, s))
+    apply_scale(block, scales_list, inputs)
+    if clip:
+        for name, linear in block.named_modules():
+            if isinstance(linear, torch.nn.Linear) and not any(p in name for p in CLIP_SKIP):
+                linear.weight.copy_(apply_clip(linear.weight, clip_search(linear.weight, inputs[name], n_bit, group_size)))
+    return scales_list
+"""
+
+AWQ_WRONG_NORM = AWQ_BLOCK.replace(
+    'groups.append(("post_attention_layernorm", ("mlp.gate_proj"',
+    'groups.append(("input_layernorm", ("mlp.gate_proj"')  # wrong: the MLP's scales into the attention's norm
+
+AWQ_V_TO_O_ALWAYS = AWQ_BLOCK.replace(
+    "    if attn.v_proj.weight.shape == attn.o_proj.weight.shape:\n        groups.append",
+    "    if True:  # wrong: v -> o even under grouped-query attention (the last 64 rows of v)\n        groups.append")
+
+AWQ_NO_V_TO_O = AWQ_BLOCK.replace(
+    "    if attn.v_proj.weight.shape == attn.o_proj.weight.shape:\n        groups.append",
+    "    if False:  # wrong: v -> o never, even when the shapes match\n        groups.append")
+
+AWQ_CLIPS_Q_AND_K = AWQ_BLOCK.replace(
+    "and not any(p in name for p in CLIP_SKIP)", "")  # wrong: the query and key projections are clipped too
+
+AWQ_CLIP_UNSCALED_INPUTS = AWQ_BLOCK.replace(
+    "apply_scale(block, scales_list, inputs)", "apply_scale(block, scales_list)")  # wrong: clips on x, not x / s
+
+AWQ_CLIP_BEFORE_SCALING = AWQ_BLOCK.replace(
+    "    apply_scale(block, scales_list, inputs)\n    if clip:", "    if clip:").replace(
+    "    return scales_list", "    apply_scale(block, scales_list, inputs)  # wrong: clipped before the scales are folded\n    return scales_list")
+
+
 WRONG = {
     "clip_in_place": ({"apply_clip": CLIP_IN_PLACE}, {"test_apply_clip"}),
     "normalised_by_mean": ({"awq_scales": AWQ_SCALES_MEAN}, {"test_awq_scales"}),
@@ -108,10 +182,18 @@ WRONG = {
     "tie_keeps_last": ({"search_scale": SEARCH_TIES_LAST}, {"test_search_scale"}),
     "search_ignores_n_grid": ({"search_scale": SEARCH_FIXED_GRID}, {"test_search_scale"}),
     "search_ignores_group_size": ({"search_scale": SEARCH_FIXED_GROUP}, {"test_search_scale"}),
+    "search_weights_not_restored": ({"search_scale": SEARCH_NOT_RESTORED}, {"test_search_scale"}),
+    "search_loss_on_linear_outputs": ({"search_scale": SEARCH_LINEAR_OUTPUTS}, {"test_search_scale"}),
     "fold_into_wrong_dimension": ({"fold_linear": FOLD_WRONG_DIMENSION}, {"test_fold_linear"}),
-    "layernorm_bias_not_folded": ({"fold_layernorm": FOLD_LAYERNORM_NO_BIAS}, {"test_fold_layernorm"}),
+    "norm_bias_not_folded": ({"fold_norm": FOLD_NORM_NO_BIAS}, {"test_fold_norm"}),
     "clip_range_per_row": ({"clip_search": CLIP_PER_ROW}, {"test_clip_search"}),
     "clip_only_the_top": ({"apply_clip": APPLY_CLIP_ONE_SIDED}, {"test_apply_clip"}),
+    "mlp_scales_into_the_wrong_norm": ({"awq_block": AWQ_WRONG_NORM}, {"test_awq_block"}),
+    "v_to_o_despite_gqa": ({"awq_block": AWQ_V_TO_O_ALWAYS}, {"test_awq_block"}),
+    "no_v_to_o_when_shapes_match": ({"awq_block": AWQ_NO_V_TO_O}, {"test_awq_block"}),
+    "clips_query_and_key": ({"awq_block": AWQ_CLIPS_Q_AND_K}, {"test_awq_block"}),
+    "clip_on_unscaled_inputs": ({"awq_block": AWQ_CLIP_UNSCALED_INPUTS}, {"test_awq_block"}),
+    "clip_before_scaling": ({"awq_block": AWQ_CLIP_BEFORE_SCALING}, {"test_awq_block"}),
 }
 
 ALTERNATIVE = {
@@ -121,22 +203,36 @@ def awq_scales(x_mean, alpha):
     return s * (1.0 / math.sqrt(s.max().item() * s.min().item()))
 """,
     "scaled_quantize": """
-def scaled_quantize(w, s, n_bit=4, group_size=128):
+def scaled_quantize(w, s, n_bit=3, group_size=64):
     return pseudo_quantize(w * s, n_bit, True, group_size) * (1.0 / s)
 """,
-    # a while loop, the loss summed linear by linear as x @ (W - Q).T (other float arithmetic:
-    # losses 1e-7 apart from the reference's), and the best kept by index
+    # the weights swapped in and out as new tensors, the loss in float64 as a sum over
+    # entries (other float arithmetic than the reference's), the best kept by index
     "search_scale": """
-def search_scale(x, weights, n_bit=4, group_size=128, n_grid=20):
-    stat = x.abs().mean(dim=0)
-    total = sum(w.shape[0] for w in weights) * x.shape[0]
-    losses, candidates, i = [], [], 0
-    while i < n_grid:
-        s = awq_scales(stat, i / n_grid)
-        error = sum(float((x @ (w - scaled_quantize(w, s, n_bit, group_size)).T).pow(2).sum()) for w in weights)
-        losses.append(error / total)
-        candidates.append(s)
-        i += 1
+def search_scale(module, x, linears, n_bit=3, group_size=64, n_grid=20, module_kwargs=None):
+    stat = x.abs().flatten(0, -2).mean(dim=0)
+    kwargs = dict(module_kwargs or {})
+
+    def run():
+        with torch.no_grad():
+            out = module(x, **kwargs)
+        return (out[0] if isinstance(out, tuple) else out).double()
+
+    saved = [linear.weight.data for linear in linears]
+    target = run()
+    losses, candidates = [], []
+    try:
+        for i in range(n_grid):
+            s = awq_scales(stat, i / n_grid)
+            for linear, w in zip(linears, saved):
+                linear.weight.data = pseudo_quantize(w * s, n_bit, True, group_size) / s
+            losses.append(float(((run() - target) ** 2).sum()) / target.numel())
+            candidates.append(s)
+    finally:
+        for linear, w in zip(linears, saved):
+            linear.weight.data = w
+    if not any(math.isfinite(v) for v in losses):
+        raise ValueError("no finite loss")
     best = min(range(n_grid), key=lambda k: (losses[k], k))
     return best / n_grid, candidates[best], losses
 """,
@@ -150,19 +246,20 @@ def fold_linear(previous, linears, s):
         for linear in linears:
             linear.weight.data = linear.weight.data * s.unsqueeze(0)
 """,
-    "fold_layernorm": """
-def fold_layernorm(norm, linears, s):
+    "fold_norm": """
+def fold_norm(norm, linears, s):
     with torch.no_grad():
         norm.weight.data = norm.weight.data / s
-        norm.bias.data = norm.bias.data / s
+        if getattr(norm, "bias", None) is not None:
+            norm.bias.data = norm.bias.data / s
         for linear in linears:
             linear.weight.data = linear.weight.data * s
 """,
     # llm-awq's own formulation: partial outputs over tokens, no Gram matrix
     "clip_search": """
-def clip_search(w, x, n_bit=4, group_size=128, n_grid=20, max_shrink=0.5, n_tokens=512):
+def clip_search(w, x, n_bit=3, group_size=64, n_grid=20, max_shrink=0.5, n_tokens=512):
     out_features, in_features = w.shape
-    x = x.view(-1, in_features)
+    x = x.reshape(-1, in_features)
     x = x[0 :: max(1, x.shape[0] // n_tokens)]
     x = x.reshape(1, x.shape[0], -1, group_size)
     w4 = w.reshape(out_features, 1, -1, group_size)
@@ -179,6 +276,47 @@ def clip_search(w, x, n_bit=4, group_size=128, n_grid=20, max_shrink=0.5, n_toke
         min_errs[better] = err[better]
         best_max[better] = max_val[better]
     return best_max.reshape(out_features, -1)
+""",
+    # each group searched and folded before the next is searched (the same scales: no later
+    # search quantizes a weight an earlier fold changed), the inputs caught by its own hooks
+    "awq_block": """
+def awq_block(block, x, n_bit=3, group_size=64, module_kwargs=None, clip=True):
+    seen = {}
+    handles = [m.register_forward_hook(lambda m, a, o, n=n: seen.__setitem__(n, a[0].float()))
+               for n, m in block.named_modules() if isinstance(m, torch.nn.Linear)]
+    try:
+        with torch.no_grad():
+            block(x, **(module_kwargs or {}))
+    finally:
+        for h in handles:
+            h.remove()
+    attn, mlp = block.self_attn, block.mlp
+    plan = [("input_layernorm", ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"), attn, module_kwargs)]
+    if tuple(attn.v_proj.weight.shape) == tuple(attn.o_proj.weight.shape):
+        plan.append(("self_attn.v_proj", ("self_attn.o_proj",), attn.o_proj, None))
+    plan += [("post_attention_layernorm", ("mlp.gate_proj", "mlp.up_proj"), mlp, None),
+             ("mlp.up_proj", ("mlp.down_proj",), mlp.down_proj, None)]
+    found = []
+    for prev, names, module, kw in plan:
+        lins = [block.get_submodule(n) for n in names]
+        s = search_scale(module, seen[names[0]], lins, n_bit, group_size, module_kwargs=kw)[1]
+        target = block.get_submodule(prev)
+        with torch.no_grad():
+            if isinstance(target, torch.nn.Linear):
+                target.weight[-s.numel():] /= s.unsqueeze(1)
+            else:
+                target.weight /= s
+            for lin in lins:
+                lin.weight *= s
+        for n in names:
+            seen[n] = seen[n] * (1 / s)
+        found.append((prev, tuple(names), s))
+    if clip:
+        for n, m in block.named_modules():
+            if isinstance(m, torch.nn.Linear) and "q_" not in n and "k_" not in n:
+                with torch.no_grad():
+                    m.weight.data = apply_clip(m.weight.data, clip_search(m.weight.data, seen[n], n_bit, group_size))
+    return found
 """,
     "apply_clip": """
 def apply_clip(w, max_val):
