@@ -49,21 +49,26 @@ def autograde_one(chapter, trim=False, trusted=True):
 
 
 def scale_search_rows(repeats=3):
-    """Seconds of one scale search (20 alphas) on the sizes of MiniLM's linears, loop vs batched."""
+    """Seconds of one scale search (20 alphas, 512 tokens, INT3 g64) and of AWQ's step for one
+    layer, on random weights of SmolLM2's sizes (576 hidden, 1536 MLP, 9 heads, 3 KV heads)."""
+    reference = load_reference("ch03_scales")
+    layer, _, kwargs = reference.tiny_decoder_layer(0, heads=9, kv_heads=3, hidden=576,
+                                                    intermediate=1536)
     import torch  # noqa: PLC0415 - only this figure needs it
 
-    reference = load_reference("ch03_scales")
-    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 256, 576, generator=torch.Generator().manual_seed(0))
+    x[..., :6] *= 15
+    attn, mlp = layer.self_attn, layer.mlp
+    positions = torch.arange(256).expand(2, -1)
+    kwargs = {**kwargs, "position_embeddings": reference.LlamaRotaryEmbedding(attn.config)(x, positions)}
+    searches = {"q, k, v (inspecting the attention)": (attn, [attn.q_proj, attn.k_proj, attn.v_proj], kwargs),
+                "gate, up (inspecting the MLP)": (mlp, [mlp.gate_proj, mlp.up_proj], None)}
     rows = []
-    for label, tokens, inputs, outputs in (("q, k, v 3 x 384x384", 1024, 384, (384, 384, 384)),
-                                           ("FFN in 1536x384", 1024, 384, (1536,)),
-                                           ("FFN out 384x1536", 1024, 1536, (384,))):
-        x = torch.randn(tokens, inputs, generator=g)
-        ws = [torch.randn(o, inputs, generator=g) for o in outputs]
-        for name in ("search_scale", "search_scale_batched"):
-            search = getattr(reference, name)
-            best = min(seconds(lambda s=search, x=x, ws=ws: s(x, ws, 3, 128)) for _ in range(repeats))
-            rows.append(("ch03_scales", f"{name} ({label})", best))
+    for label, (module, linears, kw) in searches.items():
+        run = lambda m=module, ls=linears, k=kw: reference.search_scale(m, x, ls, 3, 64, module_kwargs=k)  # noqa: E731
+        rows.append(("ch03_scales", f"search_scale {label}", min(seconds(run) for _ in range(repeats))))
+    run = lambda: reference.awq_block(layer, x, 3, 64, kwargs)  # noqa: E731 - changes layer, timed once
+    rows.append(("ch03_scales", "awq_block, one SmolLM2-sized layer (x 30 for the model)", seconds(run)))
     return rows
 
 
