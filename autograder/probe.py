@@ -52,13 +52,24 @@ def answering_from(table, name, own):
         if key in answers:
             result, changed = answers[key]
             for position, value in changed.items():
-                with torch.no_grad():
-                    args[position].copy_(value)
+                restore(args[position], value)
             return copy.deepcopy(result)
         if callable(own):
             return own(*args, **kwargs)
         raise NameError(f"name {name!r} is not defined")
     return helper
+
+
+@torch.no_grad()
+def restore(target, value):
+    """Set what a helper changed in place (``verdict.in_place``) to the reference's new value."""
+    if isinstance(target, torch.Tensor):
+        target.copy_(value)
+    elif isinstance(target, torch.nn.Module):
+        target.load_state_dict(value)
+    else:
+        for module, state in zip(target, value, strict=True):
+            module.load_state_dict(state)
 
 
 def call_once(function, call, namespace):

@@ -68,10 +68,10 @@ class Collector:
 
             def noting(*args, _own=saved[name], _table=table["answers"], _signature=table["signature"], **kwargs):
                 key = digest(bound(_signature, args, kwargs))
-                versions = [a._version if isinstance(a, torch.Tensor) else None for a in args]
+                before = [digest(in_place(a)) for a in args]
                 result = _own(*args, **kwargs)
-                changed = {i: copy.deepcopy(a) for i, a in enumerate(args)  # changed in place
-                           if isinstance(a, torch.Tensor) and a._version != versions[i]}
+                changed = {i: copy.deepcopy(in_place(a)) for i, a in enumerate(args)  # changed in place
+                           if in_place(a) is not None and digest(in_place(a)) != before[i]}
                 _table[key] = (copy.deepcopy(result), changed)
                 return result
             namespace[name] = noting
@@ -80,6 +80,18 @@ class Collector:
         finally:
             for name, namespace in self.helpers.items():
                 namespace[name] = saved[name]
+
+
+def in_place(value):
+    """What a helper can change in place in ``value``: a tensor itself, a module's state, the
+    states of a list of modules; None for anything else."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, torch.nn.Module):
+        return value.state_dict()
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, torch.nn.Module) for v in value):
+        return [v.state_dict() for v in value]
+    return None
 
 
 def grade_id(cell):

@@ -1,6 +1,8 @@
 """The grader's verdict without nbgrader: the cases, the plain data that crosses from the kernel,
 and the judgement (``verdict.py``, ``probe.py``, ``plain.py``, ``checks.judge``)."""
 
+import copy
+
 import pytest
 import torch
 
@@ -122,3 +124,26 @@ def test_a_helper_answers_with_the_reference_for_the_calls_the_reference_makes()
     student = load_reference("ch01_minmax").pseudo_quantize
     function = type(student)(student.__code__, namespace, student.__name__, student.__defaults__)
     assert checks.judge([found], record_of(function, found, namespace))[0]
+
+
+def test_a_helper_that_changes_modules_in_place_answers_with_their_new_state():
+    """``awq_block`` is graded with the reference's ``fold_norm`` and ``fold_linear``, which change
+    modules in place: their table holds the modules' new states, and a stand-in sets them."""
+    found = verdict.cases("ch03_scales")["test_awq_block"][0]
+    call = found.calls[0]
+    table = call["tables"]["fold_norm"]
+    assert table["answers"], "the reference's folds are in the table"
+    reference = load_reference("ch03_scales")
+
+    def no_fold(norm, linears, s):
+        pass
+
+    block = copy.deepcopy(call["args"][0])
+    expected = copy.deepcopy(block)
+    student = answering_from(table, "fold_norm", no_fold)
+    for previous, names, s in reference.awq_block(expected, *copy.deepcopy(call["args"][1:]))[:1]:
+        linears = [block.get_submodule(name) for name in names]
+        student(block.get_submodule(previous), linears, s)
+    assert torch.equal(block.input_layernorm.weight, expected.input_layernorm.weight)
+    # q_proj is folded and never clipped, so it ends as the reference left it
+    assert torch.equal(block.self_attn.q_proj.weight, expected.self_attn.q_proj.weight)
