@@ -1,5 +1,5 @@
 """``python -m autograder.bench``: seconds per chapter to execute, release, build the book, autograde,
-and the speed of the scale search and of the whole-model quantization pipeline.
+and the speed of the scale search and of GPTQ at SmolLM2's sizes.
 
 ``python -m autograder.bench grading [--students 30]``: the instructor's command against plain
 sequential nbgrader on the same submissions (``--students`` per chapter, every chapter).
@@ -72,16 +72,26 @@ def scale_search_rows(repeats=3):
     return rows
 
 
-def pipeline_rows(n_bit=4):
-    """Seconds to quantize all of MiniLM (36 linears, 92 calibration blocks) with each method."""
+def pipeline_rows(repeats=3):
+    """Seconds for GPTQ at SmolLM2's sizes (random weights, 2 x 256 calibration tokens): ``gptq`` on
+    its largest layer with and without act-order, and ``gptq_block`` on one whole layer."""
+    import torch  # noqa: PLC0415 - only these figures need it
+
     reference = load_reference("ch04_gptq")
-    model, tokenizer = reference.load_model()
-    blocks = reference.calibration_blocks(tokenizer, reference.SENTENCES["technical"][:300])
+    layer, _, kwargs = reference.tiny_decoder_layer(0, 9, 3, 576, 1536)
+    x = torch.randn(2, 256, 576, generator=torch.Generator().manual_seed(0))
+    positions = torch.arange(256).expand(2, -1)
+    kwargs = {**kwargs, "position_embeddings": reference.LlamaRotaryEmbedding(layer.self_attn.config)(x, positions)}
+    inputs = torch.randn(512, 1536, generator=torch.Generator().manual_seed(1))
+    H, _ = reference.add_batch(torch.zeros(1536, 1536), 0, inputs)
+    w = layer.mlp.down_proj.weight
     rows = []
-    for method, act_order in (("rtn", False), ("awq", False), ("gptq", False), ("gptq", True), ("awq+gptq", False)):
-        label = f"quantize_model {method}{' act-order' if act_order else ''} INT{n_bit} g128 (MiniLM)"
-        run = lambda m=method, a=act_order: reference.quantize_model(model, blocks, m, n_bit, act_order=a)  # noqa: E731
-        rows.append(("ch04_gptq", label, seconds(run)))
+    for act_order in (False, True):
+        run = lambda a=act_order: reference.gptq(w, H, 3, 64, act_order=a)  # noqa: E731
+        label = f"gptq down_proj 576 x 1536, INT3 g64{', act-order' if act_order else ''}"
+        rows.append(("ch04_gptq", label, min(seconds(run) for _ in range(repeats))))
+    run = lambda: reference.gptq_block(layer, x, 3, 64, kwargs)  # noqa: E731 - changes layer, timed once
+    rows.append(("ch04_gptq", "gptq_block, one SmolLM2-sized layer (x 30 for the model)", seconds(run)))
     return rows
 
 

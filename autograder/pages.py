@@ -4,7 +4,7 @@ The staging folder mirrors the repository: ``book/`` is copied as it is, and eac
 written to ``notebooks/chNN_slug/slug.ipynb``, so the theme's Colab button opens the student
 notebook of the same path in the repository.
 
-Executing the chapters is most of a build (Chapter 4 alone takes over two minutes), so an executed
+Executing the chapters is most of a build (Chapter 4 alone takes a quarter of an hour on a 2-core CPU), so an executed
 notebook is kept in ``_build/cache`` under a hash of everything its outputs depend on (``inputs``),
 and chapters that must run do so side by side.
 """
@@ -26,7 +26,7 @@ CACHE = BUILD / "cache"
 RUNTIME = ("checks", "course", "plain", "probe", "provided", "reference")  # the course's modules a chapter imports as it runs
 
 
-def executed(chapter, timeout=300, threads=None):
+def executed(chapter, timeout=1800, threads=None):
     """The instructor notebook with the set-up cell, executed with its solutions in place;
     ``threads`` caps the kernel's math threads (side-by-side kernels must not oversubscribe the
     cores)."""

@@ -154,6 +154,39 @@ def add_batch(H, n, x):
     return H + x.T @ x, n
 """
 
+_GPTQ_BLOCK = """
+@torch.no_grad()
+def gptq_block(block, x, n_bit=3, group_size=64, module_kwargs=None, act_order=False):
+    out, inputs = block_inputs(block, x, module_kwargs)
+    params = {}
+    for name, linear in block.named_modules():
+        if isinstance(linear, torch.nn.Linear):
+            x_in = inputs[name]
+            H, _ = add_batch(torch.zeros(x_in.shape[-1], x_in.shape[-1]), 0, x_in)
+            q, scales, zeros = gptq(linear.weight, H, n_bit, group_size, act_order=act_order)
+            linear.weight.copy_(q)
+            params[name] = (scales, zeros)
+    return module_output(block, x, module_kwargs), params
+"""
+
+# the next block's input is this block's full-precision output, as in run_awq
+BLOCK_FULL_PRECISION_OUTPUT = _GPTQ_BLOCK.replace(
+    "    return module_output(block, x, module_kwargs), params", "    return out, params")
+
+# act-order is never passed on to gptq
+BLOCK_NO_ACT_ORDER = _GPTQ_BLOCK.replace(", act_order=act_order)", ")")
+
+# every linear reading 576 features gets the Hessian of the layer's input, before the RMSNorm
+BLOCK_HESSIAN_BEFORE_NORM = _GPTQ_BLOCK.replace(
+    "            x_in = inputs[name]",
+    "            x_in = x if inputs[name].shape[-1] == x.shape[-1] else inputs[name]")
+
+# each linear's input is recorded again after the linears before it were quantized
+# (--true-sequential, one linear at a time), not on the block as it was given
+BLOCK_SEQUENTIAL = _GPTQ_BLOCK.replace(
+    "            x_in = inputs[name]",
+    "            x_in = block_inputs(block, x, module_kwargs)[1][name]")
+
 WRONG = {
     "add_batch_scales_x_in_place": ({"add_batch": ADD_BATCH_SCALES_X}, {"test_add_batch"}),
     "hessian_counts_tokens": ({"add_batch": ADD_BATCH_TOKENS}, {"test_add_batch"}),
@@ -167,6 +200,12 @@ WRONG = {
     "act_order_not_undone": ({"gptq": ACT_ORDER_NOT_UNDONE}, {"test_gptq"}),
     "gptq_in_the_input_dtype": ({"gptq": GPTQ_INPUT_DTYPE}, {"test_gptq"}),
     "gptq_ignores_percdamp": ({"gptq": GPTQ_DEFAULT_DAMPING}, {"test_gptq"}),
+    "block_next_input_in_full_precision": ({"gptq_block": BLOCK_FULL_PRECISION_OUTPUT},
+                                           {"test_gptq_block"}),
+    "block_ignores_act_order": ({"gptq_block": BLOCK_NO_ACT_ORDER}, {"test_gptq_block"}),
+    "block_hessian_before_the_norm": ({"gptq_block": BLOCK_HESSIAN_BEFORE_NORM},
+                                      {"test_gptq_block"}),
+    "block_true_sequential": ({"gptq_block": BLOCK_SEQUENTIAL}, {"test_gptq_block"}),
     "pack_high_nibble_first": ({"pack_int4": PACK_HIGH_FIRST}, {"test_pack_int4"}),
     "unpack_as_signed_bytes": ({"unpack_int4": UNPACK_SIGNED}, {"test_unpack_int4"}),
 }
@@ -245,6 +284,28 @@ def gptq(W, H, n_bit=4, group_size=128, blocksize=128, percdamp=0.01, act_order=
     restored = torch.empty_like(W)
     restored[:, order] = W
     return restored, torch.cat([p[0] for p in params], 1), torch.cat([p[1] for p in params], 1)
+""",
+    # one Hessian per distinct input, accumulated one segment at a time as llama.py's hooks do;
+    # the linears that share it quantized one after another from a list of names
+    "gptq_block": """
+@torch.no_grad()
+def gptq_block(block, x, n_bit=3, group_size=64, module_kwargs=None, act_order=False):
+    _, seen = block_inputs(block, x, module_kwargs)
+    groups = [["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"], ["self_attn.o_proj"],
+              ["mlp.gate_proj", "mlp.up_proj"], ["mlp.down_proj"]]
+    found = {}
+    for names in groups:
+        features = seen[names[0]].shape[-1]
+        H, n = torch.zeros(features, features, device=x.device), 0
+        for sample in seen[names[0]]:
+            H, n = add_batch(H, n, sample)
+        for name in names:
+            linear = block.get_submodule(name)
+            result = gptq(linear.weight.data, H, n_bit, group_size, act_order=act_order)
+            linear.weight.data = result[0].to(linear.weight.dtype)
+            found[name] = (result[1], result[2])
+    out = block(x, **(module_kwargs or {}))
+    return (out[0] if isinstance(out, tuple) else out), found
 """,
     "pack_int4": """
 def pack_int4(codes):
