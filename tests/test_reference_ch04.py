@@ -6,9 +6,9 @@ import copy
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from autograder.reference import load_reference
+from tests.tiny_models import tiny_llama
 
 ref = load_reference("ch04_gptq")
 
@@ -90,20 +90,6 @@ def test_pack_by_hand_and_round_trip():
     for bad in (torch.tensor([[1, 2, 3]]), torch.tensor([[16, 0]])):
         with pytest.raises(ValueError):
             ref.pack_int4(bad)
-
-
-def tiny_llama(seed=0, layers=2, kv_heads=2):
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=64, hidden_size=128, intermediate_size=256,
-                         num_hidden_layers=layers, num_attention_heads=4,
-                         num_key_value_heads=kv_heads, max_position_embeddings=64)
-    config._attn_implementation = "sdpa"
-    model = LlamaForCausalLM(config).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name:
-                p.uniform_(0.5, 1.5)
-    return model, torch.randint(0, 64, (2, 24))
 
 
 @pytest.mark.parametrize("act_order", [False, True])
