@@ -61,15 +61,25 @@ class Collector:
     @contextlib.contextmanager
     def tabulating(self, tables):
         """While the reference runs, the helpers of ``use_reference`` note what they answer: the
-        result, and the new values of the tensors they change in place (``probe.answering_from``)."""
+        result, and the new values of the tensors they change in place (``probe.answering_from``).
+        Only the calls the graded function makes itself are noted, not those a helper makes of
+        another (the reference ``gptq`` calling ``gptq_column``): the student's function is
+        answered at its own level, and the tables stay small enough to ship."""
         saved = {name: namespace[name] for name, namespace in self.helpers.items()}
+        depth = [0]
         for name, namespace in self.helpers.items():
             table = tables.setdefault(name, {"signature": inspect.signature(saved[name]), "answers": {}})
 
             def noting(*args, _own=saved[name], _table=table["answers"], _signature=table["signature"], **kwargs):
+                if depth[0]:
+                    return _own(*args, **kwargs)
                 key = digest(bound(_signature, args, kwargs))
                 before = [mark(a) for a in args]
-                result = _own(*args, **kwargs)
+                depth[0] += 1
+                try:
+                    result = _own(*args, **kwargs)
+                finally:
+                    depth[0] -= 1
                 changed = {i: copy.deepcopy(in_place(a)) for i, a in enumerate(args)  # changed in place
                            if before[i] is not None and mark(a) != before[i]}
                 _table[key] = (copy.deepcopy(result), changed)
@@ -133,7 +143,20 @@ def cases(chapter):
         raise RuntimeError(f"{chapter}: test cells without a compare(...) of their hidden tests: {missing}")
     check_tables_come_late(chapter, collector.found)
     check_every_argument_varies(chapter, collector.found, collector.signatures)
+    check_cases_fit(chapter, collector.found)
     return collector.found
+
+
+CASES_LIMIT_MB = 100  # half the sandbox's file-size limit (sandbox.Limits.file_mb)
+
+
+def check_cases_fit(chapter, found):
+    """Every cell's cases fit the file the grader writes for the kernel, with room to spare."""
+    for gid, check_list in found.items():
+        size = len(shipped(check_list)) / 2**20
+        if size > CASES_LIMIT_MB:
+            raise RuntimeError(f"{chapter}: the cases of {gid} take {size:.0f} MB, more than "
+                               f"{CASES_LIMIT_MB} MB: give its hidden tests smaller tensors")
 
 
 def check_every_argument_varies(chapter, found, signatures):
