@@ -1,5 +1,6 @@
 """``python -m autograder release|pages [CHAPTER ...]`` builds the course;
-``python -m autograder grade SUBMISSIONS --out RESULTS`` grades a folder (or zip) of submissions."""
+``python -m autograder grade SUBMISSIONS --out RESULTS`` grades a folder (or zip) of submissions;
+``python -m autograder total --out RESULTS`` adds the written answers' points once given."""
 
 import argparse
 
@@ -42,6 +43,15 @@ def main(argv=None):
         grade_main(args)
 
     grade.set_defaults(run=run_grade)
+    total = commands.add_parser("total", help="add the written questions' points (written.csv) to grades.csv")
+    total.add_argument("--out", required=True, help="the results folder of a grading run")
+
+    def run_total(args):
+        from autograder.written import main as total_main  # noqa: PLC0415
+
+        total_main(args)
+
+    total.set_defaults(run=run_total)
     args = parser.parse_args(argv)
     args.run(args)
 

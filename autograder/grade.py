@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import nbformat
 
 from autograder.course import source_path, thread_cap, threads_each, tool_env
+from autograder.written import written_ids
 
 CONFIG = """
 c = get_config()
@@ -77,14 +78,17 @@ def submit(chapter, submissions, root):
 
 
 def scores(chapter, students, root):
-    """``{student: {grade_id: (score, max_score)}}`` from the gradebook at ``root``."""
+    """``{student: {grade_id: (score, max_score)}}`` of the automatically graded cells, from the
+    gradebook at ``root``; the written questions are graded by hand (``written.py``)."""
     from nbgrader.api import Gradebook  # noqa: PLC0415 - slow import, only needed here
 
     notebook_id = source_path(chapter).stem
+    by_hand = written_ids(chapter)
     with Gradebook(f"sqlite:///{root}/gradebook.db") as gradebook:
         return {
             student: {grade.name: (grade.score, grade.max_score)
-                      for grade in gradebook.find_submission_notebook(notebook_id, chapter, student).grades}
+                      for grade in gradebook.find_submission_notebook(notebook_id, chapter, student).grades
+                      if grade.name not in by_hand}
             for student in students
         }
 

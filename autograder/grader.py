@@ -42,6 +42,7 @@ from autograder.repair import read_any, release_notebook, repair
 from autograder.sandbox import Limits, Worker, protections
 from autograder.submissions import graded_only
 from autograder.suspicious import flags
+from autograder.written import answers, questions, write_written
 
 CONFIG = """
 from nbconvert.preprocessors import ClearMetadataPreprocessor
@@ -64,7 +65,7 @@ c.Autograde.autograde_preprocessors = [TrustedExecute, IgnorePattern, ClearMetad
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor]
 """
 
-FIELDS = ["student", "chapter", "score", "max_score", "status", "message", "per_test", "file"]
+FIELDS = ["student", "chapter", "score", "max_score", "written_max", "status", "message", "per_test", "file"]
 
 
 def nbgrader_command(*args):
@@ -92,6 +93,10 @@ def feedback_cell(repairs):
     return nbformat.v4.new_markdown_cell("\n".join(lines + [f"- {r}" for r in repairs]))
 
 
+WRITTEN_NOTE = ("**Written questions** are graded by hand by your instructor: until then their "
+                "answers show 0 points here, and so does the total at the top of this page.")
+
+
 def prepared(found, whole=False):
     """``(notebook, repairs, flags)`` ready for nbgrader, or raise ValueError with the reason. Unless
     ``whole``, the chapter's experiments are left out (``graded_only``): grades do not depend on them.
@@ -107,18 +112,27 @@ def prepared(found, whole=False):
         notebook = graded_only(notebook)
     if repairs:
         notebook.cells.insert(0, feedback_cell(repairs))
+    if questions(found.chapter):
+        notebook.cells.insert(0, nbformat.v4.new_markdown_cell(WRITTEN_NOTE))
     for index, cell in enumerate(notebook.cells):  # fixed ids: the same file is the same job when resumed
         cell.id = f"cell-{index:04d}"
     return notebook, repairs, flagged
 
 
-def row(found, status, message, grades=None):
+def row(found, status, message, grades=None, written=None):
+    """The CSV row of one job: the automatic points (``grades``), the points of the written
+    questions the instructor gives (``written_max``) and, kept beside the CSV's fields, the
+    ``written`` answers when the notebook could be read."""
     grades = grades or {}
-    return {"student": found.student or "", "chapter": found.chapter or "",
-            "score": sum(s for s, _ in grades.values()) if grades else 0,
-            "max_score": sum(m for _, m in grades.values()) if grades else "",
-            "status": status, "message": message, "file": found.relative,
-            "per_test": "; ".join(f"{k} {s:g}/{m:g}" for k, (s, m) in sorted(grades.items()))}
+    result = {"student": found.student or "", "chapter": found.chapter or "",
+              "score": sum(s for s, _ in grades.values()) if grades else 0,
+              "max_score": sum(m for _, m in grades.values()) if grades else "",
+              "written_max": sum(p for _, p, _, _ in questions(found.chapter)) if found.chapter else "",
+              "status": status, "message": message, "file": found.relative,
+              "per_test": "; ".join(f"{k} {s:g}/{m:g}" for k, (s, m) in sorted(grades.items()))}
+    if written is not None:
+        result["written"] = written
+    return result
 
 
 def grade_job(found, folder, limits, worker):
@@ -146,10 +160,10 @@ def grade_job(found, folder, limits, worker):
         grades = scores(found.chapter, [safe_name(found.student)], job)[safe_name(found.student)]
         status = ("graded with repairs" if repairs else "graded") + (", flagged for review" if flagged else "")
         notes = repairs + [f"flagged for review: the student's code uses {reason}" for reason in flagged]
-        result = row(found, status, "; ".join(notes), grades)
+        result = row(found, status, "; ".join(notes), grades, answers(notebook))
         export_feedback(job, found, folder.parent)
     else:
-        result = row(found, outcome[0], outcome[1])
+        result = row(found, outcome[0], outcome[1], written=answers(notebook))
     result_file.write_text(json.dumps({"digest": digest, "row": result}))
     return result
 
@@ -252,6 +266,7 @@ def grade(source, out, workers=None, pattern=None, limits=None):
         idle.get().stop()
     rows.sort(key=lambda r: (r["student"], r["chapter"], r["file"]))
     write_csv(out / "grades.csv", rows)
+    write_written(out, rows)
     print(summary(rows, [f for f in found if f.ignored]))
     print("sandbox: " + ", ".join(f"{name} {'yes' if on else 'NO'}" for name, on in protections().items()))
     return rows
@@ -260,7 +275,7 @@ def grade(source, out, workers=None, pattern=None, limits=None):
 def write_csv(path, rows):
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        writer = csv.DictWriter(handle, fieldnames=FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 

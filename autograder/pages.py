@@ -39,6 +39,7 @@ def executed(chapter, timeout=1800, threads=None):
 
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
+WRITTEN_STUB = "*Your answer goes here, in the notebook; the instructor grades it by hand.*"
 
 
 def without_progress_bars(notebook):
@@ -55,7 +56,7 @@ def student_view(notebook):
     """Replace solution code by the student stub and remove hidden tests; outputs stay, but for
     progress bars."""
     resources = {}
-    notebook, resources = ClearSolutions().preprocess(notebook, resources)
+    notebook, resources = ClearSolutions(text_stub=WRITTEN_STUB).preprocess(notebook, resources)
     notebook, resources = ClearHiddenTests().preprocess(notebook, resources)
     return without_progress_bars(notebook)
 

@@ -58,8 +58,14 @@ def similarity(a, b, floor=0.0):
     return matcher.ratio()
 
 
-def find_match(released, cells, taken):
-    """Index of the unlabelled submitted cell that stands for the released graded cell, or None."""
+def find_match(released, cells, taken, question=None, given=()):
+    """Index of the unlabelled submitted cell that stands for the released graded cell, or None.
+    A written answer is the Markdown cell right after its ``question``, unchanged, unless that
+    cell is one of the release's own (``given``: the answer cell was deleted)."""
+    if released.cell_type == "markdown":
+        after = [i + 1 for i, c in enumerate(cells[:-1]) if question is not None and c.source == question.source]
+        return next((i for i in after if i not in taken and cells[i].cell_type == "markdown"
+                     and not grade_id(cells[i]) and cells[i].source not in given), None)
     candidates = [i for i, c in enumerate(cells) if i not in taken and c.cell_type == "code" and not grade_id(c)]
     if released.metadata["nbgrader"].get("solution"):
         name = defined_function(released.source)
@@ -126,13 +132,15 @@ def repair(notebook, chapter):
     cells = drop_duplicates(list(notebook.cells), repairs)
     restore_support_cells(cells, release, repairs)
     graded = [c for c in release.cells if grade_id(c)]
+    given = {c.source for c in release.cells if not grade_id(c)}
     position = {grade_id(c): i for i, c in enumerate(cells) if grade_id(c)}
     taken = set(position.values())
     for released in graded:
         key = grade_id(released)
         if key in position:
             continue
-        index = find_match(released, cells, taken)
+        before = release.cells.index(released) - 1
+        index = find_match(released, cells, taken, release.cells[before] if before >= 0 else None, given)
         if index is not None:
             cells[index].metadata["nbgrader"] = dict(released.metadata["nbgrader"])
             position[key] = index
@@ -143,7 +151,8 @@ def repair(notebook, chapter):
         key = grade_id(released)
         if key not in position:
             inserted.append((order, released))
-            kind = "exercise" if released.metadata["nbgrader"].get("solution") else "test"
+            kind = ("written answer" if released.cell_type == "markdown"
+                    else "exercise" if released.metadata["nbgrader"].get("solution") else "test")
             note = " (graded as not done)" if kind == "exercise" else ""
             repairs.append(f"re-inserted the deleted {kind} cell '{key}'{note}")
     for order, released in inserted:
@@ -154,7 +163,8 @@ def repair(notebook, chapter):
     for cell in cells:
         key = grade_id(cell)
         released = next((c for c in graded if grade_id(c) == key), None)
-        if released is not None and released.metadata["nbgrader"].get("grade") and cell.source != released.source:
+        if (released is not None and released.metadata["nbgrader"].get("grade")
+                and not released.metadata["nbgrader"].get("solution") and cell.source != released.source):
             repairs.append(f"test cell '{key}' was edited: graded with the original tests")
     notebook.cells = cells
     notebook.metadata["kernelspec"] = dict(release.metadata.get("kernelspec", {}))

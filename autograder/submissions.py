@@ -9,6 +9,7 @@ import nbformat
 
 from autograder.course import SOLUTION_MARKERS, release_path, source_path
 from autograder.reference import is_solution_cell
+from autograder.written import is_written, questions
 
 
 def reference_answers(chapter):
@@ -22,11 +23,16 @@ def reference_answers(chapter):
 
 
 def submission(chapter, answers=None):
+    """The student notebook with the reference's code in every exercise (or ``answers``' code)
+    and the model answer in every written answer cell."""
     notebook = nbformat.read(release_path(chapter), as_version=4)
     code = {**reference_answers(chapter), **(answers or {})}
+    model = {grade_id: text for grade_id, _, _, text in questions(chapter)}
     for cell in notebook.cells:
         if is_solution_cell(cell):
             cell.source = code[cell.metadata["nbgrader"]["grade_id"]]
+        elif is_written(cell):
+            cell.source = model[cell.metadata["nbgrader"]["grade_id"]]
     return notebook
 
 

@@ -25,6 +25,7 @@ from autograder.repair import grade_id
 from autograder.sandbox import Limits, protections
 from autograder.submissions import blank, submission
 from autograder.verdict import EXCHANGE_MB
+from autograder.written import questions, write_rows
 from tests.archives import bomb, zipped
 
 CHAPTER = "ch01_minmax"
@@ -551,10 +552,47 @@ def test_every_chapter_grades_the_reference_in_full_and_the_blank_at_zero(tmp_pa
     assert run.returncode == 0, run.stderr[-3000:]
     with (tmp_path / "out" / "grades.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    got = {(r["student"], r["chapter"]): (r["status"], float(r["score"]), float(r["max_score"])) for r in rows}
+    got = {(r["student"], r["chapter"]): (r["status"], float(r["score"]), float(r["max_score"]),
+                                          float(r["written_max"])) for r in rows}
     for chapter in chapters():
-        points = sum(c.metadata["nbgrader"]["points"] for c in nbformat.read(source_path(chapter), as_version=4).cells
-                     if c.metadata.get("nbgrader", {}).get("grade"))
-        assert got[("reference", chapter)] == ("graded", points, points)
-        assert got[("blank", chapter)] == ("graded", 0.0, points)
+        cells = nbformat.read(source_path(chapter), as_version=4).cells
+        points = sum(c.metadata["nbgrader"]["points"] for c in cells
+                     if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code")
+        by_hand = sum(p for _, p, _, _ in questions(chapter))
+        assert got[("reference", chapter)] == ("graded", points, points, by_hand)
+        assert got[("blank", chapter)] == ("graded", 0.0, points, by_hand)
         assert (tmp_path / "out" / "feedback" / "reference" / f"{chapter}.html").stat().st_size > 0
+    check_written_answers(tmp_path / "out")
+
+
+def check_written_answers(out):
+    """The written answers of the same run: gathered for the instructor, then added up by
+    ``python -m autograder total`` once the points are in; bad points are refused by name."""
+    with (out / "written.csv").open() as handle:
+        written = list(csv.DictReader(handle))
+    model = {(c, q): text for c in chapters() for q, _, _, text in questions(c)}
+    assert {(r["chapter"], r["question"]) for r in written} == set(model)
+    for r in written:
+        if r["student"] == "reference":
+            assert r["answer"] == model[r["chapter"], r["question"]] and r["points"] == ""
+            r["points"] = r["max_points"]
+        else:
+            assert (r["answer"], r["points"]) == ("", "0"), r
+    for chapter in chapters():
+        assert "graded by hand" in (out / "feedback" / "blank" / f"{chapter}.html").read_text()
+        document = (out / "written" / f"{chapter}.md").read_text()
+        assert all(text in document for (c, _), text in model.items() if c == chapter)
+    total = [sys.executable, "-m", "autograder", "total", "--out", str(out)]
+    rows = [{**r, "points": "lots"} if i == 0 else r for i, r in enumerate(written)]
+    write_rows(out / "written.csv", list(written[0]), rows)
+    refused = subprocess.run(total, env=tool_env(), capture_output=True, text=True, check=False)
+    assert refused.returncode != 0 and "'lots' are not a number" in refused.stderr, refused.stderr
+    assert not (out / "totals.csv").exists()
+    write_rows(out / "written.csv", list(written[0]), written)
+    subprocess.run(total, env=tool_env(), capture_output=True, text=True, check=True)
+    with (out / "totals.csv").open() as handle:
+        totals = {(r["student"], r["chapter"]): r for r in csv.DictReader(handle)}
+    for chapter in chapters():
+        full = totals["reference", chapter]
+        assert float(full["total"]) == float(full["max_score"]) > float(full["score"]) and not full["missing"]
+        assert float(totals["blank", chapter]["total"]) == 0

@@ -61,7 +61,8 @@ def test_every_solution_is_a_stub_and_every_test_cell_is_kept(chapter):
 
     stubs = graded(student, "solution")
     assert set(stubs) == set(graded(source, "solution")) and stubs
-    assert all("raise NotImplementedError()" in cell.source for cell in stubs.values())
+    assert all("raise NotImplementedError()" in cell.source for cell in stubs.values() if cell.cell_type == "code")
+    assert all(cell.source.strip() == "YOUR ANSWER HERE" for cell in stubs.values() if cell.cell_type == "markdown")
     tests = graded(student, "grade")
     assert {k: c.metadata["nbgrader"]["points"] for k, c in tests.items()} == {
         k: c.metadata["nbgrader"]["points"] for k, c in graded(source, "grade").items()
