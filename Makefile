@@ -11,11 +11,12 @@ all: release book
 
 venv: $(STAMP)
 
-# A local virtual environment with the pinned requirements; a .pth file makes this repository's
+# A local virtual environment with the pinned requirements, every other package at the version of
+# requirements.lock; a .pth file makes this repository's
 # `autograder` package importable from it (also by Jupyter kernels and nbgrader).
-$(STAMP): requirements.txt autograder/requirements-no-deps.txt
+$(STAMP): requirements.txt requirements.lock autograder/requirements-no-deps.txt
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -c requirements.lock
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r autograder/requirements-no-deps.txt
 	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'awq_course.pth').write_text('$(CURDIR)\n')"
 	touch $@

@@ -3,8 +3,9 @@
 ``python -m autograder total --out RESULTS`` adds the written answers' points once given."""
 
 import argparse
+import sys
 
-from autograder.course import chapters
+from autograder.course import chapters, repository_warning
 
 
 def build(args):
@@ -12,6 +13,9 @@ def build(args):
     from autograder.release import release  # noqa: PLC0415
 
     selected = args.chapters or chapters()
+    warning = repository_warning()
+    if warning:
+        print(warning, file=sys.stderr)
     if args.step == "release":
         for chapter in selected:
             print(f"released {release(chapter)}")

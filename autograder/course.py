@@ -46,6 +46,20 @@ def colab_url(repo_path):
     return f"https://colab.research.google.com/github/{github}/blob/{repository['branch']}/{repo_path}"
 
 
+DEFAULT_REPOSITORY = "https://github.com/awq-course/awq-course"
+
+
+def repository_warning(repository=None):
+    """A warning while ``_config.yml`` names the course's default repository, else None: the
+    Colab badges and launch buttons would open that repository's notebooks, not the instructor's."""
+    repository = repository or config()["repository"]
+    if repository["url"].rstrip("/") != DEFAULT_REPOSITORY:
+        return None
+    return (f"warning: _config.yml's repository.url is the course's default ({DEFAULT_REPOSITORY}): "
+            "the Colab badges and the book's launch buttons open the notebooks there, not in your "
+            "fork. Set repository.url (and branch) to your repository, then run make again.")
+
+
 def tool_env():
     """Environment for nbgrader and kernels: this package importable, this Python's tools on PATH.
 

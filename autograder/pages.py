@@ -12,6 +12,7 @@ and chapters that must run do so side by side.
 import hashlib
 import os
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
@@ -99,11 +100,13 @@ def write_pages(chapters, stage=STAGE):
     threads = threads_each(side_by_side)
 
     def write(chapter):
+        start = time.perf_counter()
         notebook, cached = cached_execution(chapter, threads)
         path = page_path(chapter, stage)
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(student_view(notebook), path)
-        print(f"page {path.relative_to(ROOT)}{' (cached)' if cached else ''}")
+        took = "cached" if cached else f"executed in {time.perf_counter() - start:.0f} s, {threads} thread(s)"
+        print(f"page {path.relative_to(ROOT)} ({took})", flush=True)
 
     longest_first = sorted(chapters, key=lambda c: source_path(c).stat().st_size, reverse=True)  # a proxy
     with ThreadPoolExecutor(side_by_side) as pool:

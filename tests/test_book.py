@@ -182,3 +182,9 @@ def test_an_executed_page_is_cached_only_for_what_it_was_run_from(tmp_path, monk
     monkeypatch.setattr(pages, "ROOT", fake_root)
     monkeypatch.setattr(pages, "SOLUTIONS", fake_root / "solutions")
     assert pages.inputs("ch01_minmax") != before
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_every_page_names_the_licences_in_its_footer(chapter):
+    footer = page(chapter).split('class="bd-footer', 1)[-1]
+    assert "CC BY 4.0" in footer and "MIT" in footer

@@ -96,3 +96,11 @@ def test_roles_written_out_as_colab_shows_them():
                       "(Hassibi and Stork, 1993; [Frantar et al., 2022](https://arxiv.org/abs/2208.11580)).")
     with pytest.raises(KeyError, match="lin2099"):
         for_colab(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("{cite}`lin2099`")]))
+
+
+def test_the_course_default_repository_is_warned_about():
+    """While _config.yml names the course's own repository, `make release` and `make book` say so."""
+    from autograder.course import DEFAULT_REPOSITORY, repository_warning  # noqa: PLC0415
+
+    assert "repository.url" in repository_warning({"url": DEFAULT_REPOSITORY + "/", "branch": "main"})
+    assert repository_warning({"url": "https://github.com/a-university/awq-course", "branch": "main"}) is None
