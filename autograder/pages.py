@@ -20,7 +20,7 @@ from nbclient import NotebookClient
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
 from autograder.course import BUILD, ROOT, SOLUTIONS, source_path, thread_cap, threads_each
-from autograder.release import with_setup
+from autograder.release import student_colab_url, with_setup
 
 STAGE = BUILD / "src"
 CACHE = BUILD / "cache"
@@ -53,13 +53,28 @@ def without_progress_bars(notebook):
     return notebook
 
 
-def student_view(notebook):
+FOLDED = {"setup", "reference", "provided"}  # code a reader needs only on demand
+
+
+def student_view(notebook, chapter):
     """Replace solution code by the student stub and remove hidden tests; outputs stay, but for
-    progress bars."""
+    progress bars. For the book: the Colab badge under the title, and the set-up, reference and
+    provided code folded behind a toggle (exercises, tests and results stay open)."""
     resources = {}
     notebook, resources = ClearSolutions(text_stub=WRITTEN_STUB).preprocess(notebook, resources)
     notebook, resources = ClearHiddenTests().preprocess(notebook, resources)
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "code" and FOLDED & set(tags) and "hide-input" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-input"]
+    title, *rest = notebook.cells[0].source.split("\n", 1)
+    notebook.cells[0].source = "\n\n".join([title, page_badge(chapter), *rest])
     return without_progress_bars(notebook)
+
+
+def page_badge(chapter):
+    """The Colab badge of a chapter page, under its title, from the site itself (offline)."""
+    return f"[![Open in Colab](../../book/figures/open-in-colab.svg)]({student_colab_url(chapter)})"
 
 
 def page_path(chapter, stage=STAGE):
@@ -104,7 +119,7 @@ def write_pages(chapters, stage=STAGE):
         notebook, cached = cached_execution(chapter, threads)
         path = page_path(chapter, stage)
         path.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(student_view(notebook), path)
+        nbformat.write(student_view(notebook, chapter), path)
         took = "cached" if cached else f"executed in {time.perf_counter() - start:.0f} s, {threads} thread(s)"
         print(f"page {path.relative_to(ROOT)} ({took})", flush=True)
 

@@ -71,9 +71,14 @@ def setup_cell(notebook):
     return cell
 
 
-def badge_cell(chapter):
+def student_colab_url(chapter):
+    """The Colab link of the chapter's student notebook, as committed in the repository."""
     repo_path = source_path(chapter).relative_to(ROOT).as_posix().replace("solutions/", "notebooks/", 1)
-    cell = nbformat.v4.new_markdown_cell(f"[![Open In Colab]({BADGE})]({colab_url(repo_path)})")
+    return colab_url(repo_path)
+
+
+def badge_cell(chapter):
+    cell = nbformat.v4.new_markdown_cell(f"[![Open In Colab]({BADGE})]({student_colab_url(chapter)})")
     cell.id = "course-badge"
     cell.metadata["tags"] = ["colab-badge"]
     return cell

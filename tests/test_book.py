@@ -188,3 +188,18 @@ def test_an_executed_page_is_cached_only_for_what_it_was_run_from(tmp_path, monk
 def test_every_page_names_the_licences_in_its_footer(chapter):
     footer = page(chapter).split('class="bd-footer', 1)[-1]
     assert "CC BY 4.0" in footer and "MIT" in footer
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_page_shows_its_colab_badge_under_the_title_and_folds_the_code_that_is_not_an_exercise(chapter):
+    html = page(chapter)
+    article = html.split('<article class="bd-article">', 1)[1]
+    title_and_first = article.split("</h1>", 1)[1].split("</p>", 1)[0]  # the paragraph under the title
+    badge = re.search(r'<a [^>]*href="([^"]+)"[^>]*>\s*<img [^>]*src="[^"]*open-in-colab', title_and_first)
+    assert badge, "the Colab badge is the first thing under the chapter's title"
+    assert badge.group(1) == colab_url(f"notebooks/{chapter}/{source_path(chapter).name}")
+    cells = nbformat.read(source_path(chapter), as_version=4).cells
+    support = sum(c.cell_type == "code" and bool({"setup", "reference", "provided"} & set(c.metadata.get("tags", [])))
+                  for c in cells)
+    folded = re.findall(r'class="cell [^"]*tag_hide-input', html)
+    assert len(folded) == support + 1, "the set-up, reference and provided cells are folded; nothing else"

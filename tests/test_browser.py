@@ -155,3 +155,45 @@ def test_search_finds_the_chapters(site, browser):
         "return Array.from(document.querySelectorAll('#search-results li a')).map(a => a.href)")
     assert any("notebooks/ch01_minmax" in hit for hit in hits), hits
     screenshot(browser, "search.html")
+
+
+SIDEBARS = """const place = s => { const e = document.querySelector(s), r = e.getBoundingClientRect();
+    return r.right > 0 && r.left < innerWidth && getComputedStyle(e).visibility !== 'hidden'; };
+    const shown = s => [...document.querySelectorAll(s)].filter(e => e.getBoundingClientRect().width > 0).length;
+    return {primary: place('.bd-sidebar-primary'), secondary: place('.bd-sidebar-secondary'),
+            searches: shown('.search-button-field, .search-button')};"""
+
+
+def click_visible(browser, selector):
+    from selenium.webdriver.common.by import By
+
+    buttons = [b for b in browser.find_elements(By.CSS_SELECTOR, selector) if b.is_displayed()]
+    assert len(buttons) == 1, f"one visible {selector}, found {len(buttons)}"
+    buttons[0].click()
+    browser.implicitly_wait(0)
+    return browser.execute_script("return new Promise(r => setTimeout(() => r(true), 600))")
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_the_chapter_list_and_contents_buttons_work(width, site, browser):
+    """At a laptop's width the chapter list is open and ☰ folds it; at a phone's both drawers are
+    closed, and ☰ and the contents button open them. One search field a page, not two."""
+    page = site + "notebooks/" + chapters_pages()[0]
+    try:
+        browser.set_window_size(width, 900)
+        load(browser, page)
+        before = browser.execute_script(SIDEBARS)
+        assert before["searches"] == 1, before
+        assert before["primary"] == (width > 960), before
+        click_visible(browser, ".primary-toggle")
+        assert browser.execute_script(SIDEBARS)["primary"] != before["primary"], "☰ does nothing"
+        if width < 960:
+            load(browser, page)
+            click_visible(browser, ".secondary-toggle")
+            assert browser.execute_script(SIDEBARS)["secondary"], "the contents button does nothing"
+    finally:
+        browser.set_window_size(1280, 1000)
+
+
+def chapters_pages():
+    return [p.removeprefix("notebooks/") for p in site_pages() if p.startswith("notebooks/ch")]
