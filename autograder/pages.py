@@ -11,6 +11,7 @@ and chapters that must run do so side by side.
 
 import hashlib
 import os
+import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,12 @@ def student_view(notebook, chapter):
     return without_progress_bars(notebook)
 
 
+def with_colab_links(text):
+    """``(colab:chNN_slug)`` link targets of the book's Markdown made the chapter's Colab URL,
+    from ``_config.yml`` as the badges are."""
+    return re.sub(r"\(colab:(ch\d\d_\w+)\)", lambda m: f"({student_colab_url(m.group(1))})", text)
+
+
 def page_badge(chapter):
     """The Colab badge of a chapter page, under its title, from the site itself (offline)."""
     return f"[![Open in Colab](../../book/figures/open-in-colab.svg)]({student_colab_url(chapter)})"
@@ -110,6 +117,8 @@ def write_pages(chapters, stage=STAGE):
     """Stage ``book/`` and one executed page per chapter for ``jupyter-book build``."""
     shutil.rmtree(stage / "book", ignore_errors=True)
     shutil.copytree(ROOT / "book", stage / "book")
+    for markdown in (stage / "book").glob("*.md"):
+        markdown.write_text(with_colab_links(markdown.read_text()))
 
     side_by_side = min(os.cpu_count() or 1, len(chapters)) or 1
     threads = threads_each(side_by_side)

@@ -12,6 +12,7 @@ import yaml
 
 from autograder.course import BUILD, ROOT, chapters, colab_url, config, source_path
 from autograder.pages import CACHE, inputs
+from autograder.written import questions
 from tests.leaks import visible_lines
 
 HTML = BUILD / "html"
@@ -203,3 +204,21 @@ def test_page_shows_its_colab_badge_under_the_title_and_folds_the_code_that_is_n
                   for c in cells)
     folded = re.findall(r'class="cell [^"]*tag_hide-input', html)
     assert len(folded) == support + 1, "the set-up, reference and provided cells are folded; nothing else"
+
+
+def test_the_landing_page_starts_every_chapter_in_colab_and_gives_its_points():
+    html = (HTML / "book" / "intro.html").read_text()
+    first_screen = html.split('<article class="bd-article">', 1)[1].split('id="prerequisites"', 1)[0]
+    for chapter in chapters():
+        assert colab_url(f"notebooks/{chapter}/{source_path(chapter).name}") in first_screen, chapter
+        graded = sum(c.metadata["nbgrader"]["points"] for c in nbformat.read(source_path(chapter), as_version=4).cells
+                     if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code")
+        written = sum(points for _, points, _, _ in questions(chapter))
+        assert f"{graded:g} + {written:g} written" in first_screen, chapter
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_no_output_shows_an_object_repr(chapter):
+    """Outputs are results, not reprs such as ``<torch._C.Generator object at 0x7f…>``."""
+    reprs = re.findall(r"&lt;[\w.]+(?: object)? at 0x[0-9a-f]+&gt;", page(chapter))
+    assert not reprs, reprs[:3]
