@@ -70,7 +70,27 @@ def student_view(notebook, chapter):
             cell.metadata["tags"] = [*tags, "hide-input"]
     title, *rest = notebook.cells[0].source.split("\n", 1)
     notebook.cells[0].source = "\n\n".join([title, page_badge(chapter), *rest])
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = boxed_task(cell.source)
     return without_progress_bars(notebook)
+
+
+TASK = re.compile(r"^(### (Exercise|Question) \d+ — .*\((\d+) points?(, written)?\))\n+(.+)",
+                  flags=re.DOTALL | re.MULTILINE)
+
+
+def boxed_task(source):
+    """An exercise's or a written question's text in a box under its heading (the heading stays
+    outside, in the page's contents): "Exercise · 3 points", "Written question · 2 points"."""
+    found = TASK.search(source)
+    if not found:
+        return source
+    heading, kind, points, written, body = found.groups()
+    label = "Written question" if written else kind
+    return (f"{source[:found.start()]}{heading}\n\n"
+            f":::{{admonition}} {label} · {points} point{'s' if points != '1' else ''}\n"
+            f":class: {'note' if written else 'tip'}\n{body.rstrip()}\n:::\n")
 
 
 def with_colab_links(text):

@@ -222,3 +222,12 @@ def test_no_output_shows_an_object_repr(chapter):
     """Outputs are results, not reprs such as ``<torch._C.Generator object at 0x7f…>``."""
     reprs = re.findall(r"&lt;[\w.]+(?: object)? at 0x[0-9a-f]+&gt;", page(chapter))
     assert not reprs, reprs[:3]
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_each_exercise_and_written_question_is_in_a_box_with_its_points(chapter):
+    titles = re.findall(r'<div class="(?:tip|note) admonition">\s*<p class="admonition-title">([^<]*)', page(chapter))
+    notebook = nbformat.read(source_path(chapter), as_version=4)
+    expected = [f"Exercise · {points} point{'s' if points != 1 else ''}" for _, points in exercises(notebook)]
+    expected += [f"Written question · {p} point{'s' if p != 1 else ''}" for _, p, _, _ in questions(chapter)]
+    assert sorted(t for t in titles if "·" in t) == sorted(expected)
