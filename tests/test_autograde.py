@@ -5,10 +5,10 @@ The reference answers get full marks; the blank student notebook gets 0 and grad
 each plausible wrong answer loses the points of the test cells of the function it breaks and
 only those; correct answers written differently from the reference get full marks.
 
-The blank notebook is graded whole (grading completes however far a notebook got); the reference
-and the other answers are graded with the chapter's experiments left out (``graded_only``), which
-shows that no test cell depends on an experiment. The reference's experiments run once, in the
-book's build (``tests/test_book.py`` checks that run), not a second time here.
+Every submission is graded with the chapter's experiments left out (``graded_only``, as the
+course's grader does by default), which shows that no test cell depends on an experiment. The
+reference's experiments run once, in the book's build (``tests/test_book.py`` checks that run),
+not a second time here.
 """
 
 import importlib
@@ -28,7 +28,7 @@ def answers(chapter):
 def graded(request, tmp_path_factory):
     chapter = request.param
     module = answers(chapter)
-    submissions = {"reference": graded_only(submission(chapter)), "blank": blank(chapter),
+    submissions = {"reference": graded_only(submission(chapter)), "blank": graded_only(blank(chapter)),
                    "alternative": graded_only(submission(chapter, module.ALTERNATIVE))}
     submissions |= {f"wrong_{key}": graded_only(submission(chapter, code)) for key, (code, _) in module.WRONG.items()}
     scores = autograde(chapter, submissions, tmp_path_factory.mktemp(chapter))

@@ -3,6 +3,7 @@ version, so a new release of a theme or a library cannot change the book or the 
 
 import importlib.metadata
 import re
+import site
 from pathlib import Path
 
 from autograder.course import ROOT
@@ -21,7 +22,7 @@ def pins(path):
 def test_every_installed_package_is_locked_at_its_version():
     lock = pins(ROOT / "requirements.lock")
     installed = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version.split("+")[0]
-                 for d in importlib.metadata.distributions()}
+                 for d in importlib.metadata.distributions(path=site.getsitepackages())}  # not vendored copies
     installed = {name: version for name, version in installed.items() if name not in ("pip", "setuptools", "wheel")}  # as pip freeze
     assert {n: v for n, v in installed.items() if lock.get(n) != v} == {}, "run the lock's regeneration line"
 
