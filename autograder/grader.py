@@ -17,7 +17,6 @@ instructor notebook and this package), so running the command again resumes wher
 writes the same CSV, and grades again whatever the changed tests would grade differently.
 """
 
-import csv
 import functools
 import hashlib
 import json
@@ -42,7 +41,7 @@ from autograder.repair import read_any, release_notebook, repair
 from autograder.sandbox import Limits, Worker, protections
 from autograder.submissions import graded_only
 from autograder.suspicious import flags
-from autograder.written import answers, questions, write_written
+from autograder.written import answers, questions, write_rows, write_written
 
 CONFIG = """
 from nbconvert.preprocessors import ClearMetadataPreprocessor
@@ -274,10 +273,7 @@ def grade(source, out, workers=None, pattern=None, limits=None):
 
 def write_csv(path, rows):
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(path, FIELDS, rows)
 
 
 def look_alike(students):
