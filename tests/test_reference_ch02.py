@@ -215,6 +215,58 @@ def test_the_model_is_smollm2_135m_as_the_chapters_describe_it():
     assert ids.dim() == 1 and len(ids) > 8
 
 
+# load_model's cache of the dequantized model
+
+def tiny_tokenizer():
+    from tokenizers import Tokenizer, models  # noqa: PLC0415 - only these tests need it
+    from transformers import PreTrainedTokenizerFast  # noqa: PLC0415
+
+    vocabulary = {"[UNK]": 0, "weights": 1, "scales": 2}
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocabulary, "[UNK]")))
+
+
+def test_the_cache_keeps_the_model_and_its_tokenizer_whole(tmp_path):
+    model, tokenizer = tiny_llama(), tiny_tokenizer()
+    cached = tmp_path / "cache" / "tiny"
+    ref.keep_dequantized(model, tokenizer, cached)
+    assert [p.name for p in cached.parent.iterdir()] == ["tiny"], "no staging folder is left behind"
+    again = LlamaForCausalLM.from_pretrained(cached, dtype=torch.float32)
+    assert again.state_dict().keys() == model.state_dict().keys()
+    assert all(torch.equal(again.state_dict()[k], w) for k, w in model.state_dict().items())
+    ids = torch.randint(0, 100, (1, 6), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.equal(again(ids).logits, model(ids).logits)
+
+
+def test_a_cache_that_exists_or_cannot_be_written_is_left_as_it_is(tmp_path):
+    model, tokenizer = tiny_llama(), tiny_tokenizer()
+    cached = tmp_path / "tiny"
+    cached.mkdir()
+    (cached / "model.safetensors").write_text("another notebook's copy")
+    ref.keep_dequantized(model, tokenizer, cached)  # that notebook renamed its copy first
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny"]
+    assert (cached / "model.safetensors").read_text() == "another notebook's copy"
+    (tmp_path / "a file").write_text("")
+    ref.keep_dequantized(model, tokenizer, tmp_path / "a file" / "tiny")  # no folder can be made
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a file", "tiny"]
+
+
+def test_the_cached_model_is_the_gguf_files_model_bit_for_bit():
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415
+
+    folder = ref.model_folder()
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=ref.MODEL_FILE)
+    direct = AutoModelForCausalLM.from_pretrained(folder, gguf_file=ref.MODEL_FILE, dtype=torch.float32)
+    model, cached_tokenizer = ref.load_model()  # from the cache, made now or before
+    assert (ref.cache_folder(folder) / "model.safetensors").is_file()
+    state = model.state_dict()
+    assert state.keys() == direct.state_dict().keys()
+    assert all(torch.equal(state[k].cpu(), w) for k, w in direct.state_dict().items())
+    assert model.lm_head.weight is model.model.embed_tokens.weight, "the output head stays tied"
+    sentences = ["Quantize the weights to INT3, in groups of 64.", "It rained all day; we stayed in."]
+    assert torch.equal(ref.token_ids(cached_tokenizer, sentences), ref.token_ids(tokenizer, sentences))
+
+
 def test_a_demonstration_stops_in_one_line_at_an_unwritten_exercise(tmp_path, monkeypatch):
     (tmp_path / "student_code.py").write_text(
         "def written(x):\n    return x\n\n\ndef stub(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n")
