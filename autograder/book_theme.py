@@ -9,6 +9,9 @@ errors the browser console shows on every page of a Jupyter Book 1.0 site:
 It also serves MathJax from the site itself, from the PyPI package ``django-static-mathjax`` (plain
 static files, no Django needed), instead of a CDN: the book's equations render offline, and in
 the browser tests on a machine without internet.
+
+And it adds the course's stylesheet, ``static/course.css``: display equations that fit a phone's
+width, inline code that wraps, result tables that scroll inside their output.
 """
 
 import shutil
@@ -46,8 +49,17 @@ def one_of_each_script(app, pagename, templatename, context, doctree):
         context["default_mode"] = "auto"
 
 
+STATIC = Path(__file__).parent / "static"
+
+
+def add_course_css(app, config):
+    config.html_static_path.append(str(STATIC))
+
+
 def setup(app):
     app.connect("config-inited", use_local_mathjax)
+    app.connect("config-inited", add_course_css)
+    app.add_css_file("course.css")
     app.connect("html-page-context", one_of_each_script, priority=900)
     app.connect("build-finished", copy_mathjax)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -78,3 +78,12 @@ def threads_each(side_by_side):
 def thread_cap(threads):
     """Environment variables that cap a process's math threads at ``threads`` (none if 0 or None)."""
     return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {}
+
+
+# The figures' style, set by every notebook's set-up cell (release.py): drawn for the width they
+# are shown at in the book's column (at 100 dpi, as a PNG of twice the pixels for sharp screens),
+# with text of FIGURE_FONT_PT points: 16.7 px on a laptop, at least 9 px in a phone's 342-px column.
+FIGURE_WIDTH_IN = 6.2
+FIGURE_FONT_PT = 12
+FIGURE_STYLE = {"figure.figsize": (FIGURE_WIDTH_IN, 3.8), "figure.dpi": 100, "font.size": FIGURE_FONT_PT,
+                "axes.titlesize": FIGURE_FONT_PT, "legend.fontsize": FIGURE_FONT_PT}

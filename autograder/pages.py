@@ -54,6 +54,17 @@ def without_progress_bars(notebook):
     return notebook
 
 
+def without_image_heights(notebook):
+    """A 2x PNG's output says the width and height it is shown at; the height is dropped, so that
+    a figure shrunk to a phone's column keeps its shape."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            for size in output.get("metadata", {}).values():
+                if isinstance(size, dict):
+                    size.pop("height", None)
+    return notebook
+
+
 FOLDED = {"setup", "reference", "provided"}  # code a reader needs only on demand
 
 
@@ -73,7 +84,7 @@ def student_view(notebook, chapter):
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             cell.source = boxed_task(cell.source)
-    return without_progress_bars(notebook)
+    return without_image_heights(without_progress_bars(notebook))
 
 
 TASK = re.compile(r"^(### (Exercise|Question) \d+ — .*\((\d+) points?(, written)?\))\n+(.+)",

@@ -53,11 +53,31 @@ def sentences(domain):
     return (DATA / f"{domain}.txt").read_text().splitlines()
 
 
+def string_lines(text, indent, width=88):
+    """``text`` as implicitly concatenated string literals, one a line, ``indent`` in and
+    split after spaces so that each line, the comma after the last included, is at most
+    ``width`` wide (unless a word is longer): pasted code keeps the book's column."""
+    parts, words = [], text.split(" ")
+    for word in words[:-1]:
+        if parts and len(indent) + len(json.dumps(parts[-1] + word + " ")) <= width:
+            parts[-1] += word + " "
+        else:
+            parts.append(word + " ")
+    last = words[-1]
+    if parts and len(indent) + len(json.dumps(parts[-1] + last)) + 1 <= width:
+        parts[-1] += last
+    else:
+        parts.append(last)
+    assert "".join(parts) == text
+    return [f"{indent}{json.dumps(part)}" for part in parts[:-1]] + [f"{indent}{json.dumps(parts[-1])},"]
+
+
 def sentences_source(domains):
     lines = ["SENTENCES = {"]
     for domain in domains:
         lines.append(f"    {domain!r}: [")
-        lines += [f"        {json.dumps(s)}," for s in sentences(domain)]
+        for s in sentences(domain):
+            lines += string_lines(s, " " * 8)
         lines.append("    ],")
     lines.append("}")
     return "\n".join(lines)
@@ -88,8 +108,8 @@ def expand(notebook):
                 parts.append(f"# Provided from {args[0]} (its reference solution).\n\n"
                              + provided_source(args[0], args[1:]))
             else:
-                parts.append("# Provided: the course's sentences (licences in the course repository, "
-                             "solutions/data/README.md).\n" + sentences_source(args))
+                parts.append("# Provided: the course's sentences (licences in the course repository,\n"
+                             "# solutions/data/README.md).\n" + sentences_source(args))
         cell.source = "#@title Provided code: run this cell, no need to read it\n" + "\n\n\n".join(parts)
         cell.metadata["cellView"] = "form"  # Colab folds a #@title cell into a form
         cell.metadata.setdefault("jupyter", {})["source_hidden"] = True  # JupyterLab folds it

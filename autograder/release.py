@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.colab_markdown import for_colab
-from autograder.course import BUILD, NOTEBOOKS, ROOT, colab_url, source_path, tool_env
+from autograder.course import BUILD, FIGURE_STYLE, NOTEBOOKS, ROOT, colab_url, source_path, tool_env
 from autograder.provided import expand
 
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -32,7 +32,8 @@ def setup_source(packages, files_only=None):
     """The set-up cell: installs what Colab lacks (``packages``: import name -> pip
     requirement; ``files_only``: the same, installed without their declared dependencies)."""
     files_only = files_only or {}
-    lines = ["# Set-up: run this cell first. It works in a fresh Colab runtime and picks the GPU when there is one."]
+    lines = ["# Set-up: run this cell first. It works in a fresh Colab runtime and picks the GPU",
+             "# when there is one."]
     if packages or files_only:
         lines += [
             "import importlib.util",
@@ -47,9 +48,11 @@ def setup_source(packages, files_only=None):
             groups = '((PACKAGES, []), (FILES_ONLY, ["--no-deps"]))'
         lines += [
             f"for group, flags in {groups}:",
-            "    missing = [req for name, req in group.items() if importlib.util.find_spec(name) is None]",
+            "    missing = [req for name, req in group.items()",
+            "               if importlib.util.find_spec(name) is None]",
             "    if missing:",
-            '        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", *flags, *missing])',
+            '        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",',
+            "                               *flags, *missing])",
         ]
     else:
         lines += ["# This chapter needs nothing beyond what Colab already has (torch, numpy, matplotlib).", "import sys"]
@@ -57,10 +60,26 @@ def setup_source(packages, files_only=None):
         "",
         "import torch",
         "",
-        "device = f\"GPU {torch.cuda.get_device_name(0)}\" if torch.cuda.is_available() else \"the CPU (no GPU found)\"",
-        'print(f"Python {sys.version.split()[0]}, torch {torch.__version__}, running on {device}")',
+        'device = (f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()',
+        '          else "the CPU (no GPU found)")',
+        'print(f"Python {sys.version.split()[0]}, torch {torch.__version__}, "',
+        '      f"running on {device}")',
+        *figure_style_lines(),
     ]
     return "\n".join(lines)
+
+
+def figure_style_lines():
+    """The set-up cell's lines that draw every figure for the book's column (``FIGURE_STYLE``)."""
+    return ["",
+            "import matplotlib.pyplot as plt",
+            "from matplotlib_inline.backend_inline import set_matplotlib_formats",
+            "",
+            "# Figures drawn for the book's column, as sharp 2x PNGs, with legible text.",
+            'set_matplotlib_formats("retina")',
+            "plt.rcParams.update({",
+            *(f"    {json.dumps(key)}: {value!r}," for key, value in FIGURE_STYLE.items()),
+            "})"]
 
 
 def setup_cell(notebook):

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 import yaml
 
-from autograder.course import BUILD, ROOT, chapters, colab_url, config, source_path
+from autograder.course import BUILD, FIGURE_FONT_PT, FIGURE_WIDTH_IN, ROOT, chapters, colab_url, config, source_path
 from autograder.pages import CACHE, inputs
 from autograder.written import questions
 from tests.leaks import visible_lines
@@ -231,3 +231,29 @@ def test_each_exercise_and_written_question_is_in_a_box_with_its_points(chapter)
     expected = [f"Exercise · {points} point{'s' if points != 1 else ''}" for _, points in exercises(notebook)]
     expected += [f"Written question · {p} point{'s' if p != 1 else ''}" for _, p, _, _ in questions(chapter)]
     assert sorted(t for t in titles if "·" in t) == sorted(expected)
+
+
+def executed_figures(chapter):
+    """``(cell source, width in px it is drawn for)`` of each figure the executed chapter shows."""
+    notebook = nbformat.read(CACHE / f"{chapter}-{inputs(chapter)}.ipynb", as_version=4)
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if "image/png" in output.get("data", {}):
+                width = output.get("metadata", {}).get("image/png", {}).get("width")
+                yield cell.source, width
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_figures_are_drawn_at_the_columns_width_with_legible_text(chapter):
+    """Every figure is a 2x PNG (its width in the output's metadata, half its pixels) drawn no
+    wider than the course's figure width, and no code sets a font smaller than the course's."""
+    figures = list(executed_figures(chapter))
+    assert figures, f"{chapter} shows no figure"
+    for source, width in figures:
+        assert width, f"a figure is not a 2x PNG (set-up cell's style): {source[:60]!r}"
+        assert width <= FIGURE_WIDTH_IN * 100 + 10, f"a figure {width} px wide: {source[:60]!r}"
+    code = "\n".join(c.source for c in nbformat.read(source_path(chapter), as_version=4).cells
+                     if c.cell_type == "code")
+    sizes = [float(s) for s in re.findall(r"\b(?:fontsize|size)\s*=\s*(\d+(?:\.\d+)?)", code)]
+    assert all(size >= FIGURE_FONT_PT for size in sizes), f"fonts below {FIGURE_FONT_PT} pt: {sizes}"
+    assert not re.search(r"fontsize\s*=\s*[\"'](?:x-|xx-)?small", code), "a font set 'small'"

@@ -1,7 +1,9 @@
 """The built book in a real browser: Debian's headless Chromium, driven by Selenium, over the site
 served on 127.0.0.1. Each page loads without console errors, its math is typeset by MathJax (no
 raw ``$$`` left), its images load and its internal links resolve; the search page finds the
-chapters. A full-page screenshot of each page is saved in ``_build/screenshots`` for review.
+chapters. At a laptop's width (1366 px) and a phone's (390 px), nothing is wider than the column
+and the figures' text is legible. Full-page screenshots of each page, at 1280 px and at 390 px
+(``phone-*``), are saved in ``_build/screenshots`` for review.
 
 ``make test`` installs Chromium first where it can (``make browser``); without it these tests are
 skipped and say why.
@@ -83,10 +85,11 @@ def load(browser, url):
     return browser.get_log("browser")
 
 
-def screenshot(browser, name):
-    """A full-page screenshot of the current page (the window grown to the page's height)."""
+def screenshot(browser, name, width=1280):
+    """A full-page screenshot of the current page at ``width`` (the window grown to the page's
+    height)."""
     height = browser.execute_script("return Math.min(document.documentElement.scrollHeight, 16000)")
-    browser.set_window_size(1280, max(height, 800))
+    browser.set_window_size(width, max(height, 800))
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / (name.replace("/", "__").removesuffix(".html") + ".png")))
     browser.set_window_size(1280, 1000)
@@ -197,3 +200,82 @@ def test_the_chapter_list_and_contents_buttons_work(width, site, browser):
 
 def chapters_pages():
     return [p.removeprefix("notebooks/") for p in site_pages() if p.startswith("notebooks/ch")]
+
+
+def reader_pages():
+    """The pages a reader reads: the book's own and the four chapters."""
+    return [p for p in site_pages() if p.startswith(("book/", "notebooks/ch"))]
+
+
+# What sticks out of the column, as a reader at ``width`` meets it: the page itself scrolling
+# sideways, a code cell, a display equation or a table wider than its box (a table may scroll
+# inside its output), and at a laptop's width a printed output too (on a phone an output line
+# scrolls inside its own box, which is there for that).
+OVERFLOW = """
+const laptop = arguments[0] > 960, article = document.querySelector('article.bd-article');
+const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+const text = e => (e.innerText || '').trim().replace(/\\s+/g, ' ').slice(0, 60);
+const wide = [];
+const root = document.documentElement;
+if (root.scrollWidth > root.clientWidth + 1) wide.push(['the page', root.scrollWidth - root.clientWidth, '']);
+const check = (selector, kind, allowed) => {
+  for (const e of article.querySelectorAll(selector)) {
+    const over = e.scrollWidth - e.clientWidth;
+    if (over > 1 && !allowed(e)) wide.push([kind, over, text(e)]);
+  }
+};
+check('div.cell_input pre', 'code', e => false);
+check('mjx-container[display="true"]', 'equation', e => false);
+check('table', 'table', e => e.parentElement && scrolls(e.parentElement) && !laptop);
+check('div.cell_output pre', 'output', e => !laptop && scrolls(e));
+for (const t of article.querySelectorAll('table')) {
+  const box = t.parentElement;
+  if (t.getBoundingClientRect().width > box.getBoundingClientRect().width + 1 && !scrolls(box))
+    wide.push(['table', Math.round(t.getBoundingClientRect().width - box.clientWidth), text(t)]);
+}
+return wide;
+"""
+
+# Each figure of an output: the width it was drawn for (its CSS width: a 2x PNG is shown at half
+# its pixels) and the width it is shown at.
+FIGURES = """
+return Array.from(document.querySelectorAll('article div.cell_output img')).map(i => ({
+  src: i.src.split('/').pop(), drawn: parseFloat(i.style.width) || i.naturalWidth,
+  shown: i.getBoundingClientRect().width}));
+"""
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+@pytest.mark.parametrize("page", reader_pages())
+def test_nothing_is_wider_than_the_column(page, width, site, browser):
+    try:
+        browser.set_window_size(width, 900)
+        load(browser, site + page)
+        wide = browser.execute_script(OVERFLOW, width)
+        assert not wide, f"{page} at {width} px: wider than its column (kind, px, text): {wide[:8]}"
+        if width < 960:
+            screenshot(browser, f"phone-{page}", width)
+    finally:
+        browser.set_window_size(1280, 1000)
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+@pytest.mark.parametrize("chapter", [p for p in reader_pages() if p.startswith("notebooks/")])
+def test_figures_are_drawn_for_the_column_and_their_text_is_legible(chapter, width, site, browser):
+    """At a laptop's width each figure is shown at 90 % of the width it was drawn for or more; its
+    text, drawn at FIGURE_FONT_PT at 100 dpi, is at least 9 CSS px at both widths."""
+    from autograder.course import FIGURE_FONT_PT
+
+    try:
+        browser.set_window_size(width, 900)
+        load(browser, site + chapter)
+        figures = browser.execute_script(FIGURES)
+        assert figures, f"no figure on {chapter}"
+        for figure in figures:
+            scale = figure["shown"] / figure["drawn"]
+            if width > 960:
+                assert scale >= 0.9, f"{chapter}: {figure['src']} drawn {figure['drawn']} px wide, shown at {scale:.0%}"
+            text_px = FIGURE_FONT_PT * 100 / 72 * min(scale, 1)
+            assert text_px >= 9, f"{chapter} at {width} px: {figure['src']}'s text is {text_px:.1f} px"
+    finally:
+        browser.set_window_size(1280, 1000)
