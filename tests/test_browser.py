@@ -226,12 +226,15 @@ const check = (selector, kind, allowed) => {
 };
 check('div.cell_input pre', 'code', e => false);
 check('mjx-container[display="true"]', 'equation', e => false);
-check('table', 'table', e => e.parentElement && scrolls(e.parentElement) && !laptop);
+const scrollsAbove = e => {
+  for (let a = e.parentElement; a && a !== article; a = a.parentElement) if (scrolls(a)) return true;
+  return false;
+};
+check('table', 'table', e => !laptop && scrollsAbove(e));
 check('div.cell_output pre', 'output', e => !laptop && scrolls(e));
 for (const t of article.querySelectorAll('table')) {
-  const box = t.parentElement;
-  if (t.getBoundingClientRect().width > box.getBoundingClientRect().width + 1 && !scrolls(box))
-    wide.push(['table', Math.round(t.getBoundingClientRect().width - box.clientWidth), text(t)]);
+  const over = t.getBoundingClientRect().width - article.getBoundingClientRect().width;
+  if (over > 1 && (laptop || !scrollsAbove(t))) wide.push(['table', Math.round(over), text(t)]);
 }
 return wide;
 """
