@@ -14,8 +14,7 @@ nothing from this repository, and its code is always the earlier chapter's refer
 import ast
 import json
 
-from autograder.course import SOLUTION_MARKERS, SOLUTIONS, source_path
-from autograder.reference import cell_source, is_reference_cell
+from autograder.course import SOLUTION_MARKERS, SOLUTIONS, cell_source, is_reference_cell, source_path
 
 TAG = "provided"
 DATA = SOLUTIONS / "data"
