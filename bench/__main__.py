@@ -1,7 +1,7 @@
-"""``python -m autograder.bench``: seconds per chapter to execute, release, build the book, autograde,
+"""``python -m bench``: seconds per chapter to execute, release, build the book, autograde,
 and the speed of the scale search and of GPTQ at SmolLM2's sizes.
 
-``python -m autograder.bench grading [--students 30]``: the instructor's command against plain
+``python -m bench grading [--students 30]``: the instructor's command against plain
 sequential nbgrader on the same submissions (``--students`` per chapter, every chapter).
 
 Prints one table. Each figure is one measured run on this machine (no warm-up): the numbers a
@@ -19,10 +19,10 @@ import nbformat
 
 from autograder.course import ROOT, chapters
 from autograder.grade import nbgrader, prepare, submit
-from autograder.pages import STAGE, executed, write_pages
 from autograder.reference import load_reference
-from autograder.release import release
 from autograder.submissions import graded_only, submission
+from publish.pages import STAGE, executed, write_pages
+from publish.release import release
 
 
 def seconds(action):
@@ -142,7 +142,7 @@ def show(rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m autograder.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("what", nargs="?", choices=["all", "grading"], default="all")
     parser.add_argument("--students", type=int, default=30, help="submissions per chapter (grading)")
     args = parser.parse_args(argv)
