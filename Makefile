@@ -13,7 +13,7 @@ venv: $(STAMP)
 
 # A local virtual environment with the pinned requirements, every other package at the version of
 # requirements.lock; a .pth file makes this repository's
-# `autograder` package importable from it (also by Jupyter kernels and nbgrader).
+# `autograder` and `publish` packages importable from it (also by Jupyter kernels and nbgrader).
 $(STAMP): requirements.txt requirements.lock autograder/requirements-no-deps.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -c requirements.lock
@@ -23,11 +23,11 @@ $(STAMP): requirements.txt requirements.lock autograder/requirements-no-deps.txt
 
 # Student notebooks: nbgrader generate_assignment solutions/ -> notebooks/, plus badge and set-up cell.
 release: $(STAMP)
-	$(PY) -m autograder release
+	$(PY) -m publish release
 
 # The book: execute each instructor notebook, strip solutions and hidden tests, build with -W.
 book: $(STAMP)
-	$(PY) -m autograder pages
+	$(PY) -m publish pages
 	$(BOOK) -W -n --keep-going
 
 # Debian's Chromium and ChromeDriver for the browser tests (tests/test_browser.py), installed as root
@@ -44,10 +44,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
-	$(PY) -m autograder.bench
+	$(PY) -m bench
 
 bench-grading: $(STAMP)
-	$(PY) -m autograder.bench grading --students 30
+	$(PY) -m bench grading --students 30
 
 clean:
 	rm -rf _build

@@ -1,35 +1,14 @@
-"""``python -m autograder release|pages [CHAPTER ...]`` builds the course;
-``python -m autograder grade SUBMISSIONS --out RESULTS`` grades a folder (or zip) of submissions;
-``python -m autograder total --out RESULTS`` adds the written answers' points once given."""
+"""``python -m autograder grade SUBMISSIONS --out RESULTS`` grades a folder (or zip) of submissions;
+``python -m autograder total --out RESULTS`` adds the written answers' points once given.
+
+The course is published by ``python -m publish release|pages`` (``make release``, ``make book``)."""
 
 import argparse
-import sys
-
-from autograder.course import chapters, repository_warning
-
-
-def build(args):
-    from autograder.pages import write_pages  # noqa: PLC0415 - each command imports what it needs
-    from autograder.release import release  # noqa: PLC0415
-
-    selected = args.chapters or chapters()
-    warning = repository_warning()
-    if warning:
-        print(warning, file=sys.stderr)
-    if args.step == "release":
-        for chapter in selected:
-            print(f"released {release(chapter)}")
-    else:
-        write_pages(selected)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for step in ("release", "pages"):
-        sub = commands.add_parser(step, help=f"{step} the chapters (default: all)")
-        sub.add_argument("chapters", nargs="*", help="chapter ids (default: all)")
-        sub.set_defaults(step=step, run=build)
     grade = commands.add_parser("grade", help="grade a folder or zip of student notebooks")
     grade.add_argument("submissions", help="a folder (a folder per student, or flat) or an LMS zip")
     grade.add_argument("--out", required=True, help="where grades.csv, feedback/ and work/ go")

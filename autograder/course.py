@@ -16,6 +16,23 @@ SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 
 
+# A notebook's cells as plain JSON dicts (``nbformat`` nodes are dicts too): the grading kernel reads
+# the instructor notebook without ``nbformat``, which would cost two seconds per graded notebook.
+def cell_source(cell):
+    source = cell["source"]
+    return source if isinstance(source, str) else "".join(source)
+
+
+def is_solution_cell(cell):
+    return cell["cell_type"] == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("solution", False)
+
+
+def is_reference_cell(cell):
+    return cell["cell_type"] == "code" and (
+        is_solution_cell(cell) or "reference" in cell.get("metadata", {}).get("tags", [])
+    )
+
+
 def chapters():
     """Chapter ids (``chNN_slug``), in order: one folder each in ``solutions/``."""
     return sorted(p.name for p in SOLUTIONS.iterdir() if re.fullmatch(r"ch\d\d_\w+", p.name))

@@ -5,12 +5,15 @@
 2. **Repair** (``repair.py``): restore lost grading metadata, re-insert deleted test cells, drop
    duplicated graded cells; the repairs head the student's feedback.
 3. **Grade** with the real nbgrader, one job per student and chapter, ``--workers`` at a time: each
-   job is a copy of the chapter's course directory (its own gradebook, made once per chapter by
-   ``nbgrader generate_assignment`` from the instructor notebook) in which a sandboxed worker
+   job is a copy of the chapter's course directory (``coursedir.py``: its own gradebook, made once
+   per chapter by ``nbgrader generate_assignment`` from the instructor notebook) in which a sandboxed worker
    (``sandbox.Worker``, ``worker.py``) runs nbgrader's ``autograde`` and ``generate_feedback``; the
    kernel is jailed (``jail.py``) and only calls the student's functions: the worker decides each
    test cell's points from what they returned (``verdict.py``).
 4. **Report**: ``RESULTS/grades.csv``, ``RESULTS/feedback/<student>/<chapter>.html`` and a summary.
+
+``autograde`` grades notebooks given in memory the same way, for the tests' round trips and the
+benchmark; with ``Limits(plain=True)`` it is nbgrader as it comes (``coursedir.py``).
 
 A job's result is kept in its folder with the hash of what was graded and of what graded it (the
 instructor notebook and this package), so running the command again resumes where it stopped and
@@ -25,7 +28,6 @@ import queue
 import re
 import shutil
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -35,56 +37,15 @@ from tqdm.auto import tqdm
 
 from autograder import jail
 from autograder.collect import collect
-from autograder.course import source_path, tool_env
-from autograder.grade import scores
+from autograder.course import source_path
+from autograder.coursedir import job_directory, scores, template
 from autograder.repair import read_any, release_notebook, repair
 from autograder.sandbox import Limits, Worker, protections
 from autograder.submissions import graded_only
 from autograder.suspicious import flags
 from autograder.written import answers, questions, write_rows, write_written
 
-CONFIG = """
-from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
-                                    SaveAutoGrades)
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import GetGrades
-from autograder.preprocessors import LimitOutputSize
-from autograder.verdict import TrustedExecute
-
-c = get_config()
-c.CourseDirectory.root = {root!r}
-c.CourseDirectory.db_url = "sqlite:///{root}/gradebook.db"
-c.Execute.timeout = {cell_timeout}
-c.Execute.shutdown_kernel = "immediate"  # all outputs are in; Python's exit with torch loaded costs ~1.4 CPU-s
-c.LimitOutput.max_lines = 1000
-c.LimitOutput.max_traceback = 100
-c.Autograde.autograde_preprocessors = [TrustedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, LimitOutputSize,
-                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor]
-"""
-
 FIELDS = ["student", "chapter", "score", "max_score", "written_max", "status", "message", "per_test", "file"]
-
-
-def nbgrader_command(*args):
-    return [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
-
-
-def template(chapter, folder, limits):
-    """A course directory for ``chapter`` with its gradebook, made once and copied for each job."""
-    root = folder / "templates" / chapter
-    if (root / "gradebook.db").exists():
-        return root
-    shutil.rmtree(root, ignore_errors=True)
-    (root / "source" / chapter).mkdir(parents=True)
-    shutil.copy(source_path(chapter), root / "source" / chapter / source_path(chapter).name)
-    (root / "nbgrader_config.py").write_text(CONFIG.format(root=str(root), cell_timeout=limits.cell_seconds))
-    result = subprocess.run(nbgrader_command("generate_assignment", chapter), cwd=root, env=tool_env(),
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"nbgrader generate_assignment {chapter} failed:\n{result.stderr[-2000:]}")
-    return root
 
 
 def feedback_cell(repairs):
@@ -131,6 +92,8 @@ def row(found, status, message, grades=None, written=None):
               "per_test": "; ".join(f"{k} {s:g}/{m:g}" for k, (s, m) in sorted(grades.items()))}
     if written is not None:
         result["written"] = written
+    if grades:
+        result["grades"] = grades  # beside the CSV's fields, for ``autograde``
     return result
 
 
@@ -141,19 +104,15 @@ def grade_job(found, folder, limits, worker):
     except (ValueError, OSError) as error:
         return row(found, "unreadable", str(error))
     text = nbformat.writes(notebook)
-    digest = hashlib.sha256(text.encode() + tests_fingerprint(found.chapter).encode()).hexdigest()
+    digest = hashlib.sha256(text.encode() + tests_fingerprint(found.chapter, limits.plain).encode()).hexdigest()
     job = folder / "jobs" / found.chapter / safe_name(found.student)
     result_file = job / "result.json"
     if result_file.exists():
         saved = json.loads(result_file.read_text())
         if saved.get("digest") == digest:
             return saved["row"]
-    shutil.rmtree(job, ignore_errors=True)
-    shutil.copytree(template(found.chapter, folder, limits), job)
-    (job / "nbgrader_config.py").write_text(CONFIG.format(root=str(job), cell_timeout=limits.cell_seconds))
-    submitted = job / "submitted" / safe_name(found.student) / found.chapter
-    submitted.mkdir(parents=True)
-    (submitted / source_path(found.chapter).name).write_text(text)
+    job_directory(template(found.chapter, folder, limits.cell_seconds, limits.plain), job, found.chapter,
+                  safe_name(found.student), text, limits.cell_seconds, limits.plain)
     outcome = run_autograde(job, found, limits, worker)
     if outcome is None:
         grades = scores(found.chapter, [safe_name(found.student)], job)[safe_name(found.student)]
@@ -168,11 +127,12 @@ def grade_job(found, folder, limits, worker):
 
 
 @functools.cache
-def tests_fingerprint(chapter):
+def tests_fingerprint(chapter, plain=False):
     """What a saved result depends on besides the submission: the instructor notebook (its tests
-    and reference) and the grader's own code; when either changes, a resumed run grades again."""
+    and reference), the grader's own code and whether it is plain nbgrader; when one of them
+    changes, a resumed run grades again."""
     files = [source_path(chapter), *sorted(Path(__file__).parent.glob("*.py"))]
-    return hashlib.sha256(b"".join(path.read_bytes() for path in files)).hexdigest()
+    return hashlib.sha256(b"".join(path.read_bytes() for path in files) + b"plain" * plain).hexdigest()
 
 
 def run_autograde(job, found, limits, worker):
@@ -242,8 +202,9 @@ def grade(source, out, workers=None, pattern=None, limits=None):
     rows += [row(f, "superseded", "a newer file of the same student and chapter was graded") for f in superseded]
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     with ThreadPoolExecutor(workers) as pool:  # one nbgrader generate_assignment per chapter, side by side
-        list(pool.map(lambda chapter: template(chapter, folder, limits), sorted({f.chapter for f in jobs})))
-    if jail.available():
+        list(pool.map(lambda chapter: template(chapter, folder, limits.cell_seconds, limits.plain),
+                      sorted({f.chapter for f in jobs})))
+    if jail.available() and not limits.plain:  # plain nbgrader's hidden tests read solutions/ in the kernel
         jail.install_kernel(folder, limits=limits.jail_options())
     limits = limits.shared_by(workers)
     idle = queue.SimpleQueue()
@@ -269,6 +230,25 @@ def grade(source, out, workers=None, pattern=None, limits=None):
     print(summary(rows, [f for f in found if f.ignored]))
     print("sandbox: " + ", ".join(f"{name} {'yes' if on else 'NO'}" for name, on in protections().items()))
     return rows
+
+
+def autograde(chapter, submissions, root, workers=None, plain=False, whole=False):
+    """Grade ``{student: notebook}`` of ``chapter`` under ``root`` as ``grade`` does (``root/in``
+    to ``root/out``); return ``{student: {grade_id: (score, max_score)}}``, or raise when a
+    notebook was not graded. ``plain``: nbgrader as it comes (the tests' check that the instructor
+    notebooks stay ordinary nbgrader notebooks, the benchmark's baseline)."""
+    root = Path(root)
+    for student, notebook in submissions.items():
+        path = root / "in" / student / chapter / source_path(chapter).name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, path)
+    pattern = r"^(?P<student>[^/]+)/(?P<chapter>[^/]+)/"
+    rows = grade(root / "in", root / "out", workers, pattern, Limits(plain=plain, whole=whole))
+    failed = [f"{r['student']}: {r['status']}: {r['message']}" for r in rows if not r["status"].startswith("graded")]
+    if failed:
+        raise RuntimeError("not graded: " + "; ".join(failed))
+    graded = {r["student"]: {k: tuple(v) for k, v in r.get("grades", {}).items()} for r in rows}
+    return {student: graded[student] for student in submissions}
 
 
 def write_csv(path, rows):

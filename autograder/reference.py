@@ -14,22 +14,7 @@ import io
 import json
 from types import SimpleNamespace
 
-from autograder.course import source_path
-
-
-def cell_source(cell):
-    source = cell["source"]
-    return source if isinstance(source, str) else "".join(source)
-
-
-def is_solution_cell(cell):
-    return cell["cell_type"] == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("solution", False)
-
-
-def is_reference_cell(cell):
-    return cell["cell_type"] == "code" and (
-        is_solution_cell(cell) or "reference" in cell.get("metadata", {}).get("tags", [])
-    )
+from autograder.course import cell_source, is_reference_cell, source_path
 
 
 @functools.cache

@@ -40,6 +40,7 @@ class Limits:
     file_mb: int = 200
     threads: int = 0
     whole: bool = False  # run the chapter's experiments too (slow; grades do not change)
+    plain: bool = False  # nbgrader as it comes: hidden tests in the student's kernel, not jailed (coursedir.py)
 
     def shared_by(self, workers):
         return replace(self, threads=threads_each(workers))

@@ -7,8 +7,7 @@ keeps just what grading needs, to test many answers quickly.
 
 import nbformat
 
-from autograder.course import SOLUTION_MARKERS, release_path, source_path
-from autograder.reference import is_solution_cell
+from autograder.course import SOLUTION_MARKERS, is_solution_cell, release_path, source_path
 from autograder.written import is_written, questions
 
 

@@ -32,11 +32,10 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 
 from autograder import checks
-from autograder.course import source_path
+from autograder.course import cell_source, is_reference_cell, source_path
 from autograder.jail import OWN_MOUNTS, exchange_of, tool
 from autograder.plain import digest, unpack
 from autograder.probe import bound
-from autograder.reference import cell_source, is_reference_cell
 
 RECORD_LIMIT = 1 << 30  # bytes of a record the grader reads at most
 

@@ -1,5 +1,6 @@
-"""A real ``nbgrader autograde`` round trip for each chapter, in a temporary course directory,
-with the course grader's verdict (``verdict.py``) deciding the test cells.
+"""A real ``nbgrader autograde`` round trip for each chapter through the course's grader
+(``grader.autograde``: the jobs, workers and course directories of ``python -m autograder grade``),
+with its verdict (``verdict.py``) deciding the test cells.
 
 The reference answers get full marks; the blank student notebook gets 0 and grading completes;
 each plausible wrong answer loses the points of the test cells of the function it breaks and
@@ -16,7 +17,7 @@ import importlib
 import pytest
 
 from autograder.course import BUILD, chapters
-from autograder.grade import autograde
+from autograder.grader import autograde
 from autograder.submissions import blank, graded_only, submission
 
 
@@ -73,6 +74,6 @@ def test_plain_nbgrader_still_grades_the_reference_in_full_and_the_blank_at_zero
     """The instructor notebooks stay ordinary nbgrader source notebooks: without the grader's
     verdict, the hidden tests run in the student's kernel and give the same grades."""
     submissions = {"reference": graded_only(submission(chapter)), "blank": graded_only(blank(chapter))}
-    scores = autograde(chapter, submissions, tmp_path, trusted=False)
+    scores = autograde(chapter, submissions, tmp_path, plain=True)
     assert not lost(scores["reference"])
     assert scores["blank"] and all(score == 0 for score, _ in scores["blank"].values())

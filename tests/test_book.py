@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from autograder.course import BUILD, FIGURE_FONT_PT, FIGURE_WIDTH_IN, ROOT, chapters, colab_url, config, source_path
-from autograder.pages import CACHE, inputs
 from autograder.written import questions
+from publish.pages import CACHE, inputs
 from tests.leaks import visible_lines
 
 HTML = BUILD / "html"
@@ -165,7 +165,7 @@ def test_workflows_build_and_publish_the_book_and_run_the_tests():
 def test_an_executed_page_is_cached_only_for_what_it_was_run_from(tmp_path, monkeypatch):
     """`make book` reuses an executed chapter only while its notebook, data, imported code and
     pinned packages are unchanged."""
-    from autograder import pages
+    from publish import pages
 
     before = pages.inputs("ch01_minmax")
     assert before == pages.inputs("ch01_minmax")

@@ -5,9 +5,9 @@ import re
 import nbformat
 import pytest
 
-from autograder.colab_markdown import for_colab
 from autograder.course import ROOT, chapters, config, release_path, source_path
-from autograder.release import release
+from publish.colab_markdown import for_colab
+from publish.release import release
 
 
 def plain(notebook):

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.colab_markdown import for_colab
 from autograder.course import BUILD, FIGURE_STYLE, NOTEBOOKS, ROOT, colab_url, source_path, tool_env
-from autograder.provided import expand
+from publish.colab_markdown import for_colab
+from publish.paste import expand
 
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 

@@ -21,11 +21,13 @@ from nbclient import NotebookClient
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
 from autograder.course import BUILD, ROOT, SOLUTIONS, source_path, thread_cap, threads_each
-from autograder.release import student_colab_url, with_setup
+from publish.release import student_colab_url, with_setup
 
 STAGE = BUILD / "src"
 CACHE = BUILD / "cache"
-RUNTIME = ("checks", "course", "plain", "probe", "provided", "reference")  # the course's modules a chapter imports as it runs
+# The course's modules a chapter imports as it runs (its hidden tests and reference loader); the
+# code it takes from them at release (provided code, the set-up cell) is in the notebook it runs.
+RUNTIME = tuple(f"autograder/{name}.py" for name in ("checks", "course", "plain", "probe", "provided", "reference"))
 
 
 def executed(chapter, timeout=1800, threads=None):
@@ -123,7 +125,7 @@ def inputs(chapter):
     """A hash of what the executed chapter depends on: the notebook as it runs (set-up cell and
     provided code pasted in), the data it reads, the code it imports, the pinned packages."""
     digest = hashlib.sha256(nbformat.writes(with_setup(nbformat.read(source_path(chapter), as_version=4))).encode())
-    code = [ROOT / "autograder" / f"{name}.py" for name in RUNTIME]
+    code = [ROOT / path for path in RUNTIME]
     files = sorted((SOLUTIONS / "data").rglob("*")) + code
     for path in [*files, ROOT / "requirements.txt"]:
         if path.is_file():

@@ -1,15 +1,15 @@
-"""``python -m autograder.bench``: seconds per chapter to execute, release, build the book, autograde,
+"""``python -m bench``: seconds per chapter to execute, release, build the book, autograde,
 and the speed of the scale search and of GPTQ at SmolLM2's sizes.
 
-``python -m autograder.bench grading [--students 30]``: the instructor's command against plain
-sequential nbgrader on the same submissions (``--students`` per chapter, every chapter).
+``python -m bench grading [--students 30]``: the instructor's command against plain nbgrader, one
+notebook at a time, on the same submissions (``--students`` per chapter, every chapter): the same
+machinery (``autograder/grader.py``) in its two configurations.
 
 Prints one table. Each figure is one measured run on this machine (no warm-up): the numbers a
 newcomer will see.
 """
 
 import argparse
-import csv
 import subprocess
 import tempfile
 import time
@@ -18,11 +18,13 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import ROOT, chapters
-from autograder.grade import nbgrader, prepare, submit
-from autograder.pages import STAGE, executed, write_pages
+from autograder.coursedir import template
+from autograder.grader import autograde, grade
 from autograder.reference import load_reference
-from autograder.release import release
-from autograder.submissions import graded_only, submission
+from autograder.sandbox import Limits
+from autograder.submissions import submission
+from publish.pages import STAGE, executed, write_pages
+from publish.release import release
 
 
 def seconds(action):
@@ -36,16 +38,15 @@ def book_build():
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
 
 
-def autograde_one(chapter, trim=False, trusted=True):
-    """Seconds of ``nbgrader autograde`` for one reference submission (set-up not counted);
-    ``trim`` grades it without the chapter's experiments (``graded_only``); ``trusted`` with the
-    grader's verdict deciding the test cells, else as plain nbgrader does."""
-    notebook = graded_only(submission(chapter)) if trim else submission(chapter)
+def autograde_one(chapter, trim=False, plain=False):
+    """Seconds to grade one reference submission as ``python -m autograder grade`` does, with one
+    worker (the chapter's course directory made beforehand, not counted); ``trim`` without the
+    chapter's experiments (``graded_only``, the grader's default); ``plain`` as nbgrader comes, with
+    the hidden tests in the student's kernel."""
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        prepare(chapter, root, trusted=trusted)
-        submit(chapter, {"student": notebook}, root)
-        return seconds(lambda: nbgrader("autograde", chapter, cwd=root))
+        template(chapter, root / "out" / "work", Limits().cell_seconds, plain)  # where grade() looks
+        return seconds(lambda: autograde(chapter, {"student": submission(chapter)}, root, 1, plain, whole=not trim))
 
 
 def scale_search_rows(repeats=3):
@@ -96,15 +97,12 @@ def pipeline_rows(repeats=3):
 
 
 def grading_rows(students):
-    """Seconds to grade ``students`` submissions of every chapter (autograde + feedback): plain
-    ``nbgrader`` one chapter after another, one student after another, in one course directory per
-    chapter, against ``python -m autograder grade`` with a worker per CPU; and whether their scores
-    agree."""
-    from autograder.grade import scores  # noqa: PLC0415
-    from autograder.grader import grade  # noqa: PLC0415 - only this figure needs it
-
+    """Seconds to grade ``students`` submissions of every chapter (autograde + feedback) with the
+    grader's machinery in two configurations: plain nbgrader (hidden tests in the student's kernel,
+    no jail), one notebook after another, against ``python -m autograder grade`` (the verdict, the
+    jail, a worker per CPU); and whether their scores agree."""
     names = [f"student{i:03d}" for i in range(students)]
-    rows, plain = [], {}
+    rows = []
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         (folder / "in").mkdir()
@@ -112,23 +110,12 @@ def grading_rows(students):
             text = nbformat.writes(submission(chapter))
             for name in names:
                 (folder / "in" / f"{name}_{chapter}.ipynb").write_text(text)
-
-        def sequential():
-            for chapter in chapters():
-                root = folder / "plain" / chapter
-                prepare(chapter, root, trusted=False)  # nbgrader as it comes
-                submit(chapter, {name: graded_only(submission(chapter)) for name in names}, root)
-                nbgrader("autograde", chapter, cwd=root)
-                nbgrader("generate_feedback", chapter, cwd=root)
-                plain.update({(name, chapter): sum(s for s, _ in grades.values())
-                              for name, grades in scores(chapter, names, root).items()})
-
-        before = seconds(sequential)
-        after = seconds(lambda: grade(folder / "in", folder / "out"))
-        with (folder / "out" / "grades.csv").open() as handle:
-            ours = {(r["student"], r["chapter"]): float(r["score"]) for r in csv.DictReader(handle)}
+        graded = {}
+        before = seconds(lambda: graded.update(plain=grade(folder / "in", folder / "plain", 1, limits=Limits(plain=True))))
+        after = seconds(lambda: graded.update(ours=grade(folder / "in", folder / "out")))
+    plain, ours = ({(r["student"], r["chapter"]): r["score"] for r in graded[key]} for key in ("plain", "ours"))
     label = f"{students} x {len(chapters())} submissions"
-    rows.append(("all", f"grade {label}: nbgrader, sequential", before))
+    rows.append(("all", f"grade {label}: plain nbgrader, one at a time", before))
     rows.append(("all", f"grade {label}: python -m autograder grade", after))
     rows.append(("all", "speed-up (ratio of the two)", before / after))
     rows.append(("all", "same scores (1 = yes)", float(ours == plain)))
@@ -142,7 +129,7 @@ def show(rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m autograder.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("what", nargs="?", choices=["all", "grading"], default="all")
     parser.add_argument("--students", type=int, default=30, help="submissions per chapter (grading)")
     args = parser.parse_args(argv)
@@ -154,10 +141,10 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as folder:
             rows.append((chapter, "execute instructor notebook", seconds(lambda c=chapter: executed(c))))
             rows.append((chapter, "release (nbgrader generate_assignment)", seconds(lambda c=chapter: release(c, folder))))
-        rows.append((chapter, "autograde one submission", autograde_one(chapter)))
-        rows.append((chapter, "autograde one submission, experiments left out", autograde_one(chapter, trim=True)))
+        rows.append((chapter, "grade one submission", autograde_one(chapter)))
+        rows.append((chapter, "grade one submission, experiments left out", autograde_one(chapter, trim=True)))
         rows.append((chapter, "  the same, plain nbgrader (tests in the kernel)",
-                     autograde_one(chapter, trim=True, trusted=False)))
+                     autograde_one(chapter, trim=True, plain=True)))
     rows += scale_search_rows()
     rows += pipeline_rows()
     rows.append(("all", "book pages (execute + strip)", seconds(lambda: write_pages(chapters(), STAGE))))
