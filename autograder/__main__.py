@@ -14,7 +14,8 @@ def main(argv=None):
     grade.add_argument("--out", required=True, help="where grades.csv, feedback/ and work/ go")
     grade.add_argument("--workers", type=int, default=None, help="jobs side by side (default: CPU count)")
     grade.add_argument("--pattern", help="regular expression with a named group 'student' (and 'chapter')")
-    grade.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
+    grade.add_argument("--cell-timeout", type=int, default=None,
+                       help="seconds per cell (default 120; 900 with --whole, whose experiment cells take minutes)")
     grade.add_argument("--notebook-timeout", type=int, default=1800, help="seconds per notebook (default 1800)")
     grade.add_argument("--memory-gb", type=float, default=8.0, help="memory per job in GiB (default 8)")
     grade.add_argument("--whole", action="store_true",

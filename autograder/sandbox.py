@@ -41,6 +41,7 @@ class Limits:
     threads: int = 0
     whole: bool = False  # run the chapter's experiments too (slow; grades do not change)
     plain: bool = False  # nbgrader as it comes: hidden tests in the student's kernel, not jailed (coursedir.py)
+    WHOLE_CELL_SECONDS = 900  # the cell limit with ``whole``: an experiment cell takes minutes on 2 cores
 
     def shared_by(self, workers):
         return replace(self, threads=threads_each(workers))

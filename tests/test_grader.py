@@ -596,3 +596,20 @@ def check_written_answers(out):
         full = totals["reference", chapter]
         assert float(full["total"]) == float(full["max_score"]) > float(full["score"]) and not full["missing"]
         assert float(totals["blank", chapter]["total"]) == 0
+
+
+def test_whole_runs_the_experiments_on_the_real_model_inside_the_sandbox(tmp_path):
+    """``--whole`` executes a chapter's experiments too, in the sandbox (a home of its own, a
+    200 MB limit on file sizes): Chapter 2, the first on SmolLM2, loads the model where it cannot
+    keep its 520 MB cache, runs every cell without an error, and grades the same."""
+    from autograder.grader import autograde
+
+    chapter = "ch02_salient"
+    grades = autograde(chapter, {"anna": submission(chapter)}, tmp_path, 1, whole=True)["anna"]
+    assert all(score == most for score, most in grades.values()), grades
+    graded = tmp_path / "out" / "work" / "jobs" / chapter / "anna" / "autograded" / "anna" / chapter
+    notebook = nbformat.read(graded / source_path(chapter).name, as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    errors = [c.source[:60] for c in code if any(o.output_type == "error" for o in c.outputs)]
+    assert not errors, f"cells that raised under --whole: {errors}"
+    assert any("perplexity" in o.get("text", "") for c in code for o in c.outputs), "the experiments ran"
