@@ -243,9 +243,7 @@ def autograde(chapter, submissions, root, workers=None, plain=False, whole=False
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, path)
     pattern = r"^(?P<student>[^/]+)/(?P<chapter>[^/]+)/"
-    cell_seconds = Limits.WHOLE_CELL_SECONDS if whole else Limits.cell_seconds
-    rows = grade(root / "in", root / "out", workers, pattern,
-                 Limits(plain=plain, whole=whole, cell_seconds=cell_seconds))
+    rows = grade(root / "in", root / "out", workers, pattern, Limits.of_run(whole, plain=plain))
     failed = [f"{r['student']}: {r['status']}: {r['message']}" for r in rows if not r["status"].startswith("graded")]
     if failed:
         raise RuntimeError("not graded: " + "; ".join(failed))
@@ -285,8 +283,7 @@ def summary(rows, ignored):
 
 def main(args):
     start = time.perf_counter()
-    cell_seconds = args.cell_timeout or (Limits.WHOLE_CELL_SECONDS if args.whole else Limits.cell_seconds)
-    limits = Limits(cell_seconds=cell_seconds, notebook_seconds=args.notebook_timeout,
-                    memory_gb=args.memory_gb, whole=args.whole)
+    limits = Limits.of_run(args.whole, args.cell_timeout, notebook_seconds=args.notebook_timeout,
+                           memory_gb=args.memory_gb)
     grade(args.submissions, args.out, args.workers, args.pattern, limits)
     print(f"done in {time.perf_counter() - start:.0f} s: {Path(args.out) / 'grades.csv'}")

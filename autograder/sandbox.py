@@ -41,7 +41,12 @@ class Limits:
     threads: int = 0
     whole: bool = False  # run the chapter's experiments too (slow; grades do not change)
     plain: bool = False  # nbgrader as it comes: hidden tests in the student's kernel, not jailed (coursedir.py)
-    WHOLE_CELL_SECONDS = 900  # the cell limit with ``whole``: an experiment cell takes minutes on 2 cores
+
+    @classmethod
+    def of_run(cls, whole=False, cell_seconds=None, **limits):
+        """The limits of a run: ``cell_seconds`` per cell if given, else 120, or 900 with ``whole``
+        (an experiment cell takes minutes on 2 cores)."""
+        return cls(cell_seconds=cell_seconds or (900 if whole else cls.cell_seconds), whole=whole, **limits)
 
     def shared_by(self, workers):
         return replace(self, threads=threads_each(workers))

@@ -4,7 +4,7 @@ The staging folder mirrors the repository: ``book/`` is copied as it is, and eac
 written to ``notebooks/chNN_slug/slug.ipynb``, so the theme's Colab button opens the student
 notebook of the same path in the repository.
 
-Executing the chapters is most of a build (Chapter 4 alone takes a quarter of an hour on a 2-core CPU), so an executed
+Executing the chapters is most of a build (Chapter 4 takes about seven minutes at one thread), so an executed
 notebook is kept in ``_build/cache`` under a hash of everything its outputs depend on (``inputs``),
 and chapters that must run do so side by side.
 """
