@@ -3,10 +3,22 @@
 Hidden tests compare a student's function with the reference on the same inputs. Three rules
 make the grade fair:
 
-* **Tolerance.** Values must agree to ``rtol``/``atol`` chosen by dtype; in addition a small share
-  of entries (the last number of ``TOLERANCE``) may differ, because a round-half-to-even tie can fall the other way when
-  a correct formula is written differently (``w * (1 / s)`` instead of ``w / s``). A real bug
-  (floor for round, a wrong range) changes far more entries than that.
+* **Tolerance, as tight as the arithmetic allows.** Values must agree to ``rtol``/``atol`` chosen by
+  the dtype the function computes in (``TOLERANCE``); in addition a small share of entries (the last
+  number of ``TOLERANCE``) may differ, because a round-half-to-even tie can fall the other way when a
+  correct formula is written differently (``w * (1 / s)`` instead of ``w / s``), and GPTQ carries
+  such a flip along its row. A flipped tie moves a value one step of its quantization grid, so a
+  forgiven entry may be off by at most ``STEPS`` steps of the grid its expected value lies on
+  (``grid_step``: read from the expected values around it); anything farther fails, however few
+  entries. A real bug (floor for round, a wrong range, zeroed entries) changes far more entries
+  than that, or changes some by far more. Integer results (indices, packed bytes) are exact.
+* **Numbers by value.** A number compares by its value whatever its numeric type: a Python
+  ``int`` or ``float``, a numpy scalar or 0-d array (``plain`` turns those into Python numbers), or
+  a 0-d tensor. A ``bool`` is not a number: ``True`` is not ``1.0`` (a function that should
+  return a count or a ratio and returns a truth value is wrong), and a number is not a ``bool``.
+  NaN and infinities are values too: NaN only matches NaN, an infinity only the same infinity, and
+  neither ever matches a finite expectation (no reference of the course returns either: a
+  function that does where the reference's result is finite fails).
 * **Isolation.** ``use_reference`` makes the functions a graded function may call the reference's
   for the rest of one test cell (visible tests included), so a bug loses points on the function
   that has it and only there.
@@ -22,8 +34,11 @@ the grader's own process by ``verdict.py`` under ``python -m autograder grade``,
 
 import contextlib
 import copy
+import math
+import numbers
 from dataclasses import dataclass, field
 
+import numpy
 import torch
 
 from autograder.plain import Module, Opaque, digest, roundtrip
@@ -32,15 +47,20 @@ from autograder.plain import Module, Opaque, digest, roundtrip
 # ``compare`` and ``use_reference`` collect the hidden tests' calls instead of running them.
 COLLECTOR = None
 FLOAT_RTOL = 1e-5  # Python floats are results of float32 arithmetic: equivalent formulas differ by ~1e-7
+FLOAT_ATOL = 1e-12  # what a float expected to be 0 may be off by (a loss of 0, an error of w_q = w)
 
 TOLERANCE = {  # dtype: (rtol, atol as a share of the largest |expected|, share of entries allowed to differ)
     torch.float64: (1e-6, 1e-9, 0.002),
     torch.float32: (1e-5, 1e-6, 0.002),
     # Half precision: a correct answer that computes in float32 may put a zero point or a code one
-    # step from the reference's float16 result; the float32 cases are the strict ones.
+    # step from the reference's float16 result, on many more entries than in float32 (ties are
+    # frequent on an 11-bit mantissa); each such entry is still bounded by ``STEPS`` grid steps.
     torch.float16: (1e-2, 1e-3, 0.1),
     torch.bfloat16: (2e-2, 1e-2, 0.1),
 }
+EXACT = (0.0, 0.0, 0.0)  # integer results of integer arguments (packed bytes): no rounding anywhere
+STEPS = 2  # a forgiven entry may be off by this many steps of its grid (a flipped tie is one)
+STEP_CHUNK = 32  # entries of a row read together to find their grid: every group size of the course is a multiple
 
 
 def fail_forward(module, args, output):
@@ -95,29 +115,88 @@ def _as_tensor(value, label):
     return value
 
 
+def tolerance_of(dtype, expected):
+    """``(rtol, atol, share)`` for a result ``expected`` of a function computing in ``dtype`` (the
+    dtype of its first tensor argument, or None). Integer results have no rounding error: they
+    are exact, and a share of them may differ only if they come from float arithmetic (codes
+    whose ties flip); with integer arguments too (``pack_int4``) nothing may differ."""
+    key = dtype or expected.dtype
+    rtol, atol, share = TOLERANCE.get(key, TOLERANCE[torch.float32])
+    if expected.dtype.is_floating_point or expected.is_complex():
+        return rtol, atol, share
+    return (0.0, 0.0, share) if key.is_floating_point else EXACT
+
+
+def as_reals(tensor):
+    """``tensor`` as float64 on the CPU; a complex one as its real and imaginary parts."""
+    tensor = tensor.detach().cpu()
+    return torch.view_as_real(tensor.to(torch.complex128)) if tensor.is_complex() else tensor.double()
+
+
+def grid_step(expected):
+    """Per entry of ``expected`` (float64): the spacing of the grid its value lies on, read from the
+    ``STEP_CHUNK`` entries of its row around it (a column vector counts as one row) as the median
+    gap between their distinct finite values; 0 where there is one value or none.
+
+    Quantized values of one group lie on a grid of step ``scale``, so the gaps between distinct
+    values of a chunk inside one group are whole steps and their median is at least one step: a
+    flipped tie (one step) is always within ``STEPS`` of them. Outliers do not widen it (a median,
+    not the largest gap), and a zeroed or invented entry is many steps away."""
+    if expected.numel() < 2:
+        return torch.zeros_like(expected)
+    width = expected.shape[-1] if expected.dim() and expected.shape[-1] > 1 else expected.numel()
+    rows = expected.reshape(-1, width)
+    pad = -width % STEP_CHUNK
+    padded = torch.nn.functional.pad(rows, (0, pad), value=math.nan)
+    chunks = padded.reshape(rows.shape[0], -1, STEP_CHUNK)
+    chunks = chunks.where(torch.isfinite(chunks), math.nan).sort(dim=-1).values  # NaN last
+    gaps = chunks.diff(dim=-1)
+    gaps = gaps.where(gaps > 0, math.nan)
+    step = gaps.nanmedian(dim=-1).values.nan_to_num(0.0)
+    per_entry = step.unsqueeze(-1).expand(chunks.shape).reshape(rows.shape[0], -1)[:, :width]
+    return per_entry.reshape(expected.shape)
+
+
 def assert_matches(actual, expected, label, dtype=None, share=None, tolerance=None):
     """Assert ``actual`` equals ``expected`` within the tolerance of ``dtype`` (see module doc).
 
     ``share`` overrides the share of entries allowed to differ (sequential algorithms such as GPTQ
     carry one flipped tie into the rest of its row); ``tolerance`` = ``(rtol, atol, share)``
-    overrides all three."""
+    overrides all three. Either way every entry must lie within ``STEPS`` grid steps of its
+    expected value, and non-finite values must be where the expected result has the same."""
     actual = _as_tensor(actual, label)
     expected = _as_tensor(expected, label)
     if actual.shape != expected.shape:
         raise AssertionError(f"{label}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
-    rtol, atol, ties = tolerance or TOLERANCE.get(dtype or expected.dtype, TOLERANCE[torch.float32])
+    if (actual.dtype == torch.bool) != (expected.dtype == torch.bool):
+        wanted = "truth values" if expected.dtype == torch.bool else "numbers"
+        raise AssertionError(f"{label}: a tensor of {actual.dtype}, expected {wanted}")
+    rtol, atol, ties = tolerance or tolerance_of(dtype, expected)
     ties = ties if share is None else share
-    a = actual.detach().double().cpu()
-    e = expected.detach().double().cpu()
-    if not torch.isfinite(a).all():
+    if actual.is_complex() or expected.is_complex():
+        actual, expected = actual.to(torch.complex128), expected.to(torch.complex128)
+    a, e = as_reals(actual), as_reals(expected)
+    finite = torch.isfinite(e)
+    if not torch.isfinite(a[finite]).all():
         raise AssertionError(f"{label}: the result has NaN or infinite values")
-    scale = e.abs().max().item() if e.numel() else 0.0
-    wrong = (a - e).abs() > atol * max(scale, 1e-30) + rtol * e.abs()
+    same = (a == e) | (a.isnan() & e.isnan())
+    if not same[~finite].all():
+        raise AssertionError(f"{label}: NaN or infinite values differ from the expected result's")
+    scale = e[finite].abs().max().item() if finite.any() else 0.0
+    allowed = atol * max(scale, 1e-30) + rtol * e.abs()
+    difference = torch.where(finite, a - e, 0.0).abs()
+    wrong = difference > allowed
+    far = difference > allowed + STEPS * grid_step(e)
+    if far.any():
+        raise AssertionError(
+            f"{label}: {far.sum().item()} of {far.numel()} values differ from the expected result by more "
+            f"than rounding can explain (largest difference {difference.max().item():.3g})"
+        )
     share = wrong.double().mean().item() if wrong.numel() else 0.0
     if share > ties:
         raise AssertionError(
             f"{label}: {wrong.sum().item()} of {wrong.numel()} values differ from the expected result "
-            f"(largest difference {(a - e).abs().max().item():.3g})"
+            f"(largest difference {difference.max().item():.3g})"
         )
 
 
@@ -165,7 +244,9 @@ def using_reference(namespace, reference, *names):
 
 def compare_result(actual, expected, label, dtype, share=None, tolerance=None):  # noqa: PLR0912 - one branch a kind
     """Raise AssertionError naming ``label`` when ``actual`` is not ``expected``: both are plain
-    data (``plain.roundtrip``) so that they compare the same in the kernel and in the grader."""
+    data (``plain.roundtrip``) so that they compare the same in the kernel and in the grader.
+    Numbers compare by value whatever their numeric type, NaN never equals a finite number, and a
+    bool is not a number (module doc)."""
     if isinstance(expected, (tuple, list)):
         if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
             raise AssertionError(f"{label}: expected {len(expected)} results, got {shown(actual)}")
@@ -187,17 +268,62 @@ def compare_result(actual, expected, label, dtype, share=None, tolerance=None): 
         if not isinstance(actual, (torch.Tensor, int, float, list, tuple)):
             raise AssertionError(f"{label}: expected a tensor, got {shown(actual)}")
         assert_matches(actual, expected, label, dtype, share, tolerance)
-    elif isinstance(expected, float):
-        rtol = tolerance[0] if tolerance else FLOAT_RTOL
-        if type(actual) not in (int, float) or abs(actual - expected) > rtol * max(1.0, abs(expected)):
+    elif isinstance(expected, bool):
+        if truth(actual) is not expected:
+            raise AssertionError(f"{label}: got {shown(actual)}, expected a different value")
+    elif isinstance(expected, (int, float)):
+        number = as_number(actual)
+        if number is None:
+            raise AssertionError(f"{label}: got {shown(actual)}, expected a number")
+        if numbers_differ(number, expected, tolerance[0] if tolerance else FLOAT_RTOL):
             raise AssertionError(f"{label}: got {shown(actual)}, expected a different value")
     elif type(actual) is not type(expected) or actual != expected:
         raise AssertionError(f"{label}: got {shown(actual)}, expected a different value")
 
 
+def as_number(value):
+    """``value`` as a Python int or float if it is a real number of any numeric type (int, float,
+    a numpy scalar or 0-d array, a 0-d tensor), else None. A bool (Python, numpy or a 0-d bool
+    tensor) is not a number."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() != 0 or value.dtype == torch.bool or value.is_complex():
+            return None
+        value = value.item()
+    elif getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
+        value = value.item()  # a numpy scalar or 0-d array
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return value
+
+
+def truth(value):
+    """``value`` as a bool if it is a truth value (a bool, a numpy bool, a 0-d bool tensor), else None."""
+    if isinstance(value, torch.Tensor):
+        return bool(value.item()) if value.dim() == 0 and value.dtype == torch.bool else None
+    if isinstance(value, (numpy.bool_, numpy.ndarray)) and value.shape == () and value.dtype == bool:
+        return bool(value)
+    return value if isinstance(value, bool) else None
+
+
+def numbers_differ(actual, expected, rtol):
+    """Whether the number ``actual`` is not ``expected``: an int exactly, a float to ``rtol`` (and
+    ``FLOAT_ATOL`` around 0); NaN only equals NaN, an infinity only itself."""
+    try:
+        actual = float(actual) if isinstance(expected, float) else actual
+    except OverflowError:  # an int beyond any float
+        return True
+    if isinstance(expected, int):
+        return actual != expected
+    if math.isnan(expected):
+        return not math.isnan(actual)
+    if not math.isfinite(expected) or not math.isfinite(actual):
+        return actual != expected
+    return abs(actual - expected) > rtol * abs(expected) + FLOAT_ATOL
+
+
 def shown(value):
     if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)}"
+        return f"a tensor of shape {tuple(value.shape)}" if value.dim() else f"tensor({value.item()!r:.60})"
     if isinstance(value, (Module, Opaque)):
         return f"a {value.type_name}"
     return f"{value!r:.80}"

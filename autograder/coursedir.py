@@ -11,6 +11,7 @@ nbgrader as it comes, whose hidden tests run in the student's kernel: the benchm
 and the tests' proof that the instructor notebooks stay ordinary nbgrader notebooks.
 """
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,7 @@ c.Execute.shutdown_kernel = "immediate"  # all outputs are in; Python's exit wit
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.exporter_class = "autograder.feedback.SafeHTMLExporter"  # no hidden tests, no script
 """
 
 VERDICT = """
@@ -53,10 +55,20 @@ def nbgrader_command(*args):
     return [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
 
 
+STAMP = "instructor.sha256"  # in a template: the hash of the instructor notebook its gradebook was made from
+
+
+def instructor_hash(chapter):
+    return hashlib.sha256(source_path(chapter).read_bytes()).hexdigest()
+
+
 def template(chapter, folder, cell_seconds, plain=False):
-    """The course directory of ``chapter`` under ``folder/templates``, with its gradebook: made once."""
+    """The course directory of ``chapter`` under ``folder/templates``, with its gradebook: made once
+    per version of the instructor notebook (its hash is kept beside the gradebook, ``STAMP``): a run
+    grades with the points and tests the instructor notebook has now, not an earlier run's."""
     root = folder / "templates" / chapter
-    if (root / "gradebook.db").exists():
+    stamp = instructor_hash(chapter)
+    if (root / "gradebook.db").exists() and (root / STAMP).exists() and (root / STAMP).read_text() == stamp:
         return root
     shutil.rmtree(root, ignore_errors=True)
     (root / "source" / chapter).mkdir(parents=True)
@@ -66,6 +78,7 @@ def template(chapter, folder, cell_seconds, plain=False):
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"nbgrader generate_assignment {chapter} failed:\n{result.stderr[-2000:]}")
+    (root / STAMP).write_text(stamp)
     return root
 
 

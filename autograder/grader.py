@@ -2,11 +2,12 @@
 
 1. **Collect** (``collect.py``): extract archives into ``RESULTS/work/input`` (the input is never
    changed) and work out each notebook's student and chapter; what cannot be placed is listed.
-2. **Repair** (``repair.py``): restore lost grading metadata, re-insert deleted test cells, drop
-   duplicated graded cells; the repairs head the student's feedback.
+2. **Repair** (``repair.py``, in linear time): restore lost grading metadata, re-insert deleted test
+   cells, drop duplicated graded cells; the repairs head the student's feedback. The release's own
+   experiments are left out (``graded_only``); every cell the student wrote is graded with the rest.
 3. **Grade** with the real nbgrader, one job per student and chapter, ``--workers`` at a time: each
-   job is a copy of the chapter's course directory (``coursedir.py``: its own gradebook, made once
-   per chapter by ``nbgrader generate_assignment`` from the instructor notebook) in which a sandboxed worker
+   job is a copy of the chapter's course directory (``coursedir.py``: its own gradebook, made per
+   version of the instructor notebook by ``nbgrader generate_assignment``) in which a sandboxed worker
    (``sandbox.Worker``, ``worker.py``) runs nbgrader's ``autograde`` and ``generate_feedback``; the
    kernel is jailed (``jail.py``) and only calls the student's functions: the worker decides each
    test cell's points from what they returned (``verdict.py``).
@@ -15,18 +16,20 @@
 ``autograde`` grades notebooks given in memory the same way, for the tests' round trips and the
 benchmark; with ``Limits(plain=True)`` it is nbgrader as it comes (``coursedir.py``).
 
-A job's result is kept in its folder with the hash of what was graded and of what graded it (the
-instructor notebook and this package), so running the command again resumes where it stopped and
-writes the same CSV, and grades again whatever the changed tests would grade differently.
+A job's result is kept in its folder (one per student and chapter, ``safe_name``) with the hash of
+what was graded, of what graded it (the instructor notebook its gradebook was made from, this
+package) and of the limits (``result_key``), so running the command again resumes where it stopped
+and writes the same CSV, and grades again whatever changed tests, points or limits could grade
+differently; a job that timed out or crashed is always graded again. Whatever goes wrong in one job
+is that job's ``crashed`` row: no job stops the run.
 """
 
-import functools
+import dataclasses
 import hashlib
 import json
 import os
 import queue
 import re
-import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -35,10 +38,10 @@ from pathlib import Path
 import nbformat
 from tqdm.auto import tqdm
 
-from autograder import jail
+from autograder import feedback, jail
 from autograder.collect import collect
 from autograder.course import source_path
-from autograder.coursedir import job_directory, scores, template
+from autograder.coursedir import STAMP, job_directory, scores, template
 from autograder.repair import read_any, release_notebook, repair
 from autograder.sandbox import Limits, Worker, protections
 from autograder.submissions import graded_only
@@ -57,19 +60,31 @@ WRITTEN_NOTE = ("**Written questions** are graded by hand by your instructor: un
                 "answers show 0 points here, and so does the total at the top of this page.")
 
 
+MAX_SOURCE_CHARS = 16 * 2**20  # of all cells' sources: a chapter's notebook holds about 300,000
+
+
 def prepared(found, whole=False):
     """``(notebook, repairs, flags)`` ready for nbgrader, or raise ValueError with the reason. Unless
-    ``whole``, the chapter's experiments are left out (``graded_only``): grades do not depend on them.
-    ``flags`` say what in the student's code reaches for what grading keeps from it (``suspicious``)."""
+    ``whole``, the release's own experiments are left out (``graded_only``): grades do not depend on
+    them; every cell the student wrote is kept. ``flags`` say what in the student's code reaches for
+    what grading keeps from it (``suspicious``). The outputs the student saved are dropped (grading
+    runs every cell again), and a notebook whose sources pass ``MAX_SOURCE_CHARS`` is not repaired."""
     try:
         text = Path(found.path).read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValueError("not a notebook nbformat can read (binary data, not UTF-8 text)") from error
     notebook = read_any(text)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    size = sum(len(cell.source) for cell in notebook.cells)
+    if size > MAX_SOURCE_CHARS:
+        raise ValueError(f"not graded: its cells hold {size:,} characters of source, more than "
+                         f"{MAX_SOURCE_CHARS:,} (a chapter's notebook holds about 300,000)")
     notebook, repairs = repair(notebook, found.chapter)
     flagged = flags(notebook, release_notebook(found.chapter))
     if not whole:
-        notebook = graded_only(notebook)
+        notebook = graded_only(notebook, release_notebook(found.chapter))
     if repairs:
         notebook.cells.insert(0, feedback_cell(repairs))
     if questions(found.chapter):
@@ -97,22 +112,34 @@ def row(found, status, message, grades=None, written=None):
     return result
 
 
-def grade_job(found, folder, limits, worker):
-    """Grade one student's notebook for one chapter; return its CSV row (never raises)."""
+RETRIED = ("timeout", "crashed")  # statuses a saved result never keeps: a rerun grades these again
+
+
+def grade_job(found, folder, limits, worker, graded_by):
+    """Grade one student's notebook for one chapter with ``graded_by`` (the chapter's template and
+    the fingerprint of what grades it, ``grading_of``); return its CSV row. Never raises: whatever
+    goes wrong in one job is that job's ``crashed`` row, with the reason, and the run goes on."""
+    try:
+        return grade_one_job(found, folder, limits, worker, graded_by)
+    except Exception as error:  # noqa: BLE001 - one job's failure must not stop the others
+        return row(found, "crashed", f"the grader failed on this notebook: {type(error).__name__}: {error}"[:300])
+
+
+def grade_one_job(found, folder, limits, worker, graded_by):
+    template_root, fingerprint = graded_by
     try:
         notebook, repairs, flagged = prepared(found, limits.whole)
     except (ValueError, OSError) as error:
         return row(found, "unreadable", str(error))
     text = nbformat.writes(notebook)
-    digest = hashlib.sha256(text.encode() + tests_fingerprint(found.chapter, limits.plain).encode()).hexdigest()
-    job = folder / "jobs" / found.chapter / safe_name(found.student)
+    digest = result_key(text, fingerprint, limits)
+    job = job_folder(folder, found)
     result_file = job / "result.json"
-    if result_file.exists():
-        saved = json.loads(result_file.read_text())
-        if saved.get("digest") == digest:
-            return saved["row"]
-    job_directory(template(found.chapter, folder, limits.cell_seconds, limits.plain), job, found.chapter,
-                  safe_name(found.student), text, limits.cell_seconds, limits.plain)
+    saved = saved_row(result_file, digest)
+    if saved is not None:
+        return saved
+    job_directory(template_root, job, found.chapter, safe_name(found.student), text, limits.cell_seconds,
+                  limits.plain)
     outcome = run_autograde(job, found, limits, worker)
     if outcome is None:
         grades = scores(found.chapter, [safe_name(found.student)], job)[safe_name(found.student)]
@@ -126,13 +153,42 @@ def grade_job(found, folder, limits, worker):
     return result
 
 
-@functools.cache
-def tests_fingerprint(chapter, plain=False):
-    """What a saved result depends on besides the submission: the instructor notebook (its tests
-    and reference), the grader's own code and whether it is plain nbgrader; when one of them
-    changes, a resumed run grades again."""
-    files = [source_path(chapter), *sorted(Path(__file__).parent.glob("*.py"))]
-    return hashlib.sha256(b"".join(path.read_bytes() for path in files) + b"plain" * plain).hexdigest()
+def job_folder(folder, found):
+    """``folder/jobs/<chapter>/<student>``: one per (student, chapter), whatever the names, since
+    ``safe_name`` gives distinct students distinct folders."""
+    return folder / "jobs" / found.chapter / safe_name(found.student)
+
+
+def saved_row(result_file, digest):
+    """The row saved by an earlier run for the same ``digest`` (``result_key``), or None: when there is
+    none, it is unreadable, or the job was stopped or crashed (``RETRIED``), whose cause may be gone."""
+    try:
+        saved = json.loads(result_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("digest") != digest or not isinstance(saved.get("row"), dict):
+        return None
+    return None if saved["row"].get("status") in RETRIED else saved["row"]
+
+
+def result_key(text, fingerprint, limits):
+    """The key of a saved result: the graded notebook, what grades it (``grading_of``) and every
+    limit that can change its grade (a cell cut at 20 s may pass at 120 s); not the threads, which
+    follow the number of workers."""
+    kept = {name: value for name, value in dataclasses.asdict(limits).items() if name != "threads"}
+    parts = [hashlib.sha256(text.encode()).hexdigest(), fingerprint, json.dumps(kept, sort_keys=True)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def grading_of(chapter, limits, folder):
+    """``(template, fingerprint)`` of ``chapter`` for this run: its course directory with the
+    gradebook made from the instructor notebook as it is now (``coursedir.template``), and the hash
+    of that notebook (``coursedir.STAMP``: its points, tests and reference) and of the grader's own
+    code; when one of them changes, a resumed run grades again."""
+    root = template(chapter, folder, limits.cell_seconds, limits.plain)
+    code = b"".join(path.read_bytes() for path in sorted(Path(__file__).parent.glob("*.py")))
+    fingerprint = hashlib.sha256((root / STAMP).read_bytes() + code + b"plain" * limits.plain).hexdigest()
+    return root, fingerprint
 
 
 def run_autograde(job, found, limits, worker):
@@ -148,11 +204,8 @@ def run_autograde(job, found, limits, worker):
 
 
 def export_feedback(job, found, results):
-    student = safe_name(found.student)
-    for html in (job / "feedback" / student / found.chapter).glob("*.html"):
-        target = results / "feedback" / student / f"{found.chapter}.html"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(html, target)
+    """The job's feedback page into ``results/feedback``, without hidden tests or script (``feedback.py``)."""
+    feedback.export(job, safe_name(found.student), found.chapter, results)
 
 
 def cause(log):
@@ -165,14 +218,19 @@ def cause(log):
     return found[:300]
 
 
+HASHED = re.compile(r"-[0-9a-f]{16}$")  # how a changed name ends
+
+
 def safe_name(student):
     """A student name usable as a folder and as an nbgrader student id, distinct for distinct
-    names: one that had to be changed ("Bob Jones") carries a hash of the name as given, so it
-    never meets another ("Bob_Jones")."""
+    names: one that had to be changed ("Bob Jones") carries 16 hex digits of a hash of the name as
+    given, so it never meets another ("Bob_Jones"); and a name kept as it is never ends that way (a
+    file named after another's folder, "bob_jones-<hash>", is changed too), so it never meets a
+    changed one."""
     safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in student).strip("._")[:80]
-    if safe == student:
+    if safe and safe == student and not HASHED.search(student):
         return safe
-    return f"{safe or 'student'}-{hashlib.sha256(student.encode()).hexdigest()[:8]}"
+    return f"{safe or 'student'}-{hashlib.sha256(student.encode()).hexdigest()[:16]}"
 
 
 def newest_per_job(found):
@@ -201,9 +259,10 @@ def grade(source, out, workers=None, pattern=None, limits=None):
     rows += [row(f, "unplaced", "; ".join(f.problems)) for f in unplaced]
     rows += [row(f, "superseded", "a newer file of the same student and chapter was graded") for f in superseded]
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
+    graded = sorted({f.chapter for f in jobs})
     with ThreadPoolExecutor(workers) as pool:  # one nbgrader generate_assignment per chapter, side by side
-        list(pool.map(lambda chapter: template(chapter, folder, limits.cell_seconds, limits.plain),
-                      sorted({f.chapter for f in jobs})))
+        graded_by = dict(zip(graded, pool.map(lambda chapter: grading_of(chapter, limits, folder), graded),
+                             strict=True))
     if jail.available() and not limits.plain:  # plain nbgrader's hidden tests read solutions/ in the kernel
         jail.install_kernel(folder, limits=limits.jail_options())
     limits = limits.shared_by(workers)
@@ -214,7 +273,7 @@ def grade(source, out, workers=None, pattern=None, limits=None):
     def task(found):
         worker = idle.get()
         try:
-            return grade_job(found, folder, limits, worker)
+            return grade_job(found, folder, limits, worker, graded_by[found.chapter])
         finally:
             idle.put(worker)
 

@@ -1,8 +1,9 @@
 """Plain data: how values cross between a student's kernel and the grader.
 
 ``pack`` turns a value into bytes holding only numbers, strings, lists, tuples, dicts, tensors (as
-dtype, shape and raw bytes) and modules (as their class name and state); anything else becomes its
-type's name. ``unpack`` rebuilds such bytes as exact built-in types and plain tensors of known
+dtype, shape and raw bytes) and modules (as their class name and state); a numpy scalar or 0-d
+array becomes the Python number (or bool, string) it holds, so that a number compares by value
+whatever its numeric type; anything else becomes its type's name. ``unpack`` rebuilds such bytes as exact built-in types and plain tensors of known
 dtypes, and nothing else: a value that comes from a student's code is never run, imported or
 unpickled by the grader. ``digest`` fingerprints a value's plain form.
 """
@@ -12,6 +13,7 @@ import json
 import struct
 from dataclasses import dataclass
 
+import numpy
 import torch
 
 DTYPES = {name: getattr(torch, name) for name in (
@@ -37,6 +39,8 @@ def encode(value, blobs, depth=0):  # noqa: PLR0911 - one return a kind of value
         return {"object": "nested too deeply"}
     if value is None or kind in (bool, int, float):
         return {"value": value}
+    if isinstance(value, (numpy.generic, numpy.ndarray)) and value.shape == ():
+        return python_scalar(value, blobs, depth)
     if kind is str:
         return {"value": value[:STRING_LIMIT]}
     if kind in (list, tuple):
@@ -44,6 +48,8 @@ def encode(value, blobs, depth=0):  # noqa: PLR0911 - one return a kind of value
     if kind is dict or isinstance(value, dict) and kind.__module__ == "collections":
         return {"dict": [[encode(k, blobs, depth + 1), encode(v, blobs, depth + 1)] for k, v in value.items()]}
     if isinstance(value, torch.Tensor):
+        if value.is_meta:  # no values to carry: what a device check gets from a tensor made without device=
+            return {"object": "tensor on the meta device"}
         data, description = tensor_bytes(value)
         blobs.append(data)
         return {"tensor": len(blobs) - 1, **description}
@@ -51,6 +57,16 @@ def encode(value, blobs, depth=0):  # noqa: PLR0911 - one return a kind of value
         return {"module": kind.__name__, "state": encode(dict(value.state_dict()), blobs, depth + 1),
                 "hooks": hooks(value)}
     return {"object": kind.__name__}
+
+
+def python_scalar(value, blobs, depth):
+    """A numpy scalar or 0-d array encoded as the Python value it holds (``np.float64(0.5)`` as
+    ``0.5``, ``np.bool_(True)`` as ``True``): a number crosses as a number whatever its numeric
+    type. A value with no such form (a ``longdouble``, a complex, an object) stays its type's name."""
+    item = value.item()
+    if type(item) in (bool, int, float, str):
+        return encode(item, blobs, depth + 1)
+    return {"object": type(value).__name__}
 
 
 def hooks(module):
@@ -91,6 +107,8 @@ def feed(value, state, depth):
         for key, item in value.items():
             feed(key, state, depth + 1)
             feed(item, state, depth + 1)
+    elif isinstance(value, torch.Tensor) and value.is_meta:
+        state.update(f"<meta tensor {value.dtype} {tuple(value.shape)}>".encode())
     elif isinstance(value, torch.Tensor):
         plain = torch.Tensor.as_subclass(value, torch.Tensor).detach().to("cpu").contiguous().reshape(-1)
         state.update(f"<tensor {plain.dtype} {tuple(value.shape)}>".encode())
@@ -103,49 +121,86 @@ def feed(value, state, depth):
         state.update(f"<object {kind.__name__}>".encode())
 
 
-def unpack(data):
-    """The value ``probe.pack`` wrote, rebuilt from plain data (tensors of known dtypes only)."""
+RECORD_NODES = 1_000_000  # values in one record at most (a list of numbers counts each)
+DIMENSIONS = 16  # of a tensor in a record
+
+
+def unpack(data, header_limit=None):
+    """The value ``pack`` wrote, rebuilt from plain data (tensors of known dtypes only), with
+    limits checked before anything is allocated: the JSON header at most ``header_limit`` bytes,
+    at most ``RECORD_NODES`` values, strings of ``STRING_LIMIT`` characters, each tensor's bytes
+    used once (so tensors take at most the record's own size) and of exactly its shape's size."""
     (length,) = struct.unpack_from("<Q", data)
+    if length > len(data) - 8 or header_limit is not None and length > header_limit:
+        raise ValueError("the record's header is larger than its cases need")
     header = json.loads(data[8 : 8 + length])
+    sizes = header["sizes"]
+    if not isinstance(sizes, list) or len(sizes) > RECORD_NODES:
+        raise ValueError("malformed record")
     offsets, position = [], 8 + length
-    for size in header["sizes"]:
+    for size in sizes:
+        if type(size) is not int or size < 0:
+            raise ValueError("malformed record")
         offsets.append((position, size))
-        position += int(size)
+        position += size
     if position != len(data):
         raise ValueError("the record's size does not match its header")
-    return decode(header["value"], data, offsets)
+    return Decoder(data, offsets).decode(header["value"], 0)
 
 
-def decode(node, data, offsets):
-    if not isinstance(node, dict) or len(node) == 0:
-        raise ValueError("malformed record")
-    if "value" in node:
-        value = node["value"]
-        if value is not None and type(value) not in (bool, int, float, str):
+class Decoder:
+    """``unpack``'s walk over a header: counts values and tensors as it goes."""
+
+    def __init__(self, data, offsets):
+        self.data, self.offsets, self.nodes, self.used = data, offsets, 0, set()
+
+    def decode(self, node, depth):  # noqa: PLR0911 - one return a kind of value
+        self.nodes += 1
+        if self.nodes > RECORD_NODES or depth > DEPTH_LIMIT + 1:
+            raise ValueError("the record holds more values than its cases need")
+        if not isinstance(node, dict) or len(node) == 0:
             raise ValueError("malformed record")
-        return value
-    if "list" in node or "tuple" in node:
-        items = [decode(v, data, offsets) for v in node.get("list", node.get("tuple"))]
-        return items if "list" in node else tuple(items)
-    if "dict" in node:
-        return {freeze(decode(k, data, offsets)): decode(v, data, offsets) for k, v in node["dict"]}
-    if "tensor" in node:
+        if "value" in node:
+            return plain_value(node["value"])
+        if "list" in node or "tuple" in node:
+            items = node.get("list", node.get("tuple"))
+            if not isinstance(items, list):
+                raise ValueError("malformed record")
+            items = [self.decode(v, depth + 1) for v in items]
+            return items if "list" in node else tuple(items)
+        if "dict" in node:
+            return {freeze(self.decode(k, depth + 1)): self.decode(v, depth + 1) for k, v in node["dict"]}
+        if "tensor" in node:
+            return self.tensor(node)
+        if "module" in node:
+            return Module(str(node["module"])[:100], self.decode(node["state"], depth + 1), int(node["hooks"]))
+        if "object" in node:
+            return Opaque(str(node["object"])[:100])
+        raise ValueError("malformed record")
+
+    def tensor(self, node):
         dtype = DTYPES[node["dtype"]]
-        shape = [int(n) for n in node["shape"]]
-        start, size = offsets[int(node["tensor"])]
+        shape = node["shape"]
+        index = node["tensor"]
+        if (not isinstance(shape, list) or len(shape) > DIMENSIONS or any(type(n) is not int or n < 0 for n in shape)
+                or type(index) is not int or not 0 <= index < len(self.offsets) or index in self.used):
+            raise ValueError("malformed record")
+        self.used.add(index)
+        start, size = self.offsets[index]
         numel = 1
         for n in shape:
             numel *= n
         if size != numel * torch.empty((), dtype=dtype).element_size():
             raise ValueError("a tensor's bytes do not match its shape")
-        raw = torch.frombuffer(bytearray(data[start : start + size]), dtype=torch.uint8) if size else \
+        raw = torch.frombuffer(bytearray(self.data[start : start + size]), dtype=torch.uint8) if size else \
             torch.empty(0, dtype=torch.uint8)
         return raw.view(dtype).reshape(shape) if dtype is not torch.bool else raw.bool().reshape(shape)
-    if "module" in node:
-        return Module(str(node["module"]), decode(node["state"], data, offsets), int(node["hooks"]))
-    if "object" in node:
-        return Opaque(str(node["object"])[:100])
-    raise ValueError("malformed record")
+
+
+def plain_value(value):
+    if value is not None and type(value) not in (bool, int, float, str) or type(value) is str and len(value) > STRING_LIMIT:
+        raise ValueError("malformed record")
+    return value
 
 
 def freeze(key):

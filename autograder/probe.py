@@ -5,8 +5,8 @@ not run. The grader (``verdict.TrustedExecute``, outside the student's process) 
 cases to ``EXCHANGE/<grade id>.cases`` and runs one line instead, ``run(grade_id, exchange)``, which
 
 1. reads the cases: for each check, the name of the student's function and its calls (arguments as
-   the hidden tests made them, and, where a function is graded on its own, a table of what the
-   functions it builds on answer to the calls the reference makes);
+   the hidden tests made them, and, where a function is graded on its own, a sealed table of what
+   the functions it builds on answer to the calls the reference makes: ``seal``);
 2. calls the student's function on a copy of each call's arguments, with its prints and warnings
    captured;
 3. writes ``EXCHANGE/<grade id>.record``: for each call, the result or the exception's class names,
@@ -20,6 +20,7 @@ it can make its own results wrong, but it cannot make them right without computi
 
 import contextlib
 import copy
+import hashlib
 import io
 import os
 import warnings
@@ -40,20 +41,59 @@ def bound(signature, args, kwargs):
     return tuple(binding.arguments.values())
 
 
+def entry_index(salt, name, key):
+    """Where a helper's answer for the call whose arguments have the digest ``key`` is filed: a
+    one-way function of the arguments, salted per run, so that the index says nothing of which
+    call it is, and the entry can be found only by computing that call's exact arguments."""
+    return hashlib.sha256(b"index\0" + salt + name.encode() + b"\0" + key.encode()).hexdigest()
+
+
+def keystream(salt, nonce, name, key, size):
+    """``size`` bytes that only the digest ``key`` of the call's arguments gives (SHAKE-256 under
+    another prefix than ``entry_index``): knowing where an entry is filed does not open it."""
+    return hashlib.shake_256(b"key\0" + salt + nonce + name.encode() + b"\0" + key.encode()).digest(size)
+
+
+def xor(data, stream):
+    return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(len(data), "little")
+
+
+def seal(salt, name, key, answer):
+    """``(index, entry)``: the helper ``name``'s ``answer`` (its result and what it changed in
+    place) for the call with the argument digest ``key``, saved and encrypted under that key."""
+    buffer = io.BytesIO()
+    with torch.device("cpu"):  # a device check's call runs under another default device
+        torch.save(answer, buffer)
+    nonce = os.urandom(16)
+    data = buffer.getvalue()
+    return entry_index(salt, name, key), (nonce, xor(data, keystream(salt, nonce, name, key, len(data))))
+
+
+def unseal(table, name, key):
+    """The answer ``seal`` filed for the argument digest ``key``, or None when there is none."""
+    entry = table["answers"].get(entry_index(table["salt"], name, key))
+    if entry is None:
+        return None
+    nonce, data = entry
+    plain = xor(data, keystream(table["salt"], nonce, name, key, len(data)))
+    with torch.device("cpu"):
+        return torch.load(io.BytesIO(plain), weights_only=False)
+
+
 def answering_from(table, name, own):
     """A stand-in for the helper ``name``: where ``table`` has the call, the reference's answer
     (its result, and the tensors it changes in place set to their new values), else the student's
     own function ``own``. ``table["signature"]`` is the reference helper's signature; calls are
-    looked up by the full tuple of its parameters, however they were passed."""
-    answers = table["answers"]
+    looked up by the digest of the full tuple of its parameters (values, dtypes and shapes),
+    however they were passed, and an answer opens only with that digest (``seal``)."""
 
     def helper(*args, **kwargs):
-        key = digest(bound(table["signature"], args, kwargs))
-        if key in answers:
-            result, changed = answers[key]
+        answer = unseal(table, name, digest(bound(table["signature"], args, kwargs)))
+        if answer is not None:
+            result, changed = answer
             for position, value in changed.items():
                 restore(args[position], value)
-            return copy.deepcopy(result)
+            return result
         if callable(own):
             return own(*args, **kwargs)
         raise NameError(f"name {name!r} is not defined")
@@ -72,6 +112,12 @@ def restore(target, value):
             module.load_state_dict(state)
 
 
+def default_device(device):
+    """The default device a call runs under: a visible device check calls the function with
+    PyTorch's default device set to ``meta`` (``verdict.Recorder``), its inputs on the CPU."""
+    return torch.device(device) if device else contextlib.nullcontext()
+
+
 def call_once(function, call, namespace):
     """One call of the student's ``function``: its outcome and its arguments afterwards."""
     args, kwargs = copy.deepcopy(call["args"]), copy.deepcopy(call["kwargs"])
@@ -80,7 +126,8 @@ def call_once(function, call, namespace):
         namespace[name] = answering_from(table, name, saved[name])
     out, err = io.StringIO(), io.StringIO()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings(), \
+                default_device(call.get("device")):
             warnings.simplefilter("ignore")
             outcome = {"result": function(*args, **kwargs)}
     except Exception as error:  # noqa: BLE001 - the student's exception is part of the record

@@ -8,9 +8,9 @@ of a test, then by position), restores the metadata, re-inserts what was deleted
 graded cells, and returns the list of repairs for the student's feedback.
 """
 
-import difflib
 import functools
 import re
+from collections import Counter
 
 import nbformat
 
@@ -45,17 +45,29 @@ def defines(source, name):
     return re.search(rf"^\s*def\s+{re.escape(name)}\s*\(", source, re.MULTILINE) is not None
 
 
-def similarity(a, b, floor=0.0):
-    """difflib's ratio of ``a`` and ``b``; 0 as soon as a cheap upper bound shows it is below
-    ``floor`` (provided cells hold tens of kilobytes: the full ratio costs seconds)."""
+MAX_COMPARED = 1_000_000  # characters: a longer cell is never taken for one of the release's (which hold < 150 KB)
+
+
+def pieces(text, unit):
+    """``Counter`` of the non-blank pieces of ``text``: its lines (``unit="lines"``, ends stripped)
+    or its words."""
+    parts = text.splitlines() if unit == "lines" else text.split()
+    return Counter(part.strip() for part in parts if part.strip())
+
+
+def similarity(a, b, floor=0.0, unit="lines"):
+    """How much of ``a`` and ``b`` is the same pieces (lines, or words), weighted by their length:
+    1 for the same text, 0 for nothing in common, and 0 as soon as their lengths show it is below
+    ``floor``. Linear in the texts' length, unlike difflib's ratio, which took 100 s on two
+    near-copies of a 130 KB provided cell; texts over ``MAX_COMPARED`` characters are not compared."""
     if a == b:
         return 1.0
-    if 2 * min(len(a), len(b)) < floor * (len(a) + len(b)):  # difflib's real_quick_ratio, before its set-up
+    if max(len(a), len(b)) > MAX_COMPARED or 2 * min(len(a), len(b)) < floor * (len(a) + len(b)):
         return 0.0
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    if matcher.quick_ratio() < floor:
-        return 0.0
-    return matcher.ratio()
+    left, right = pieces(a, unit), pieces(b, unit)
+    total = sum((len(p) + 1) * n for p, n in left.items()) + sum((len(p) + 1) * n for p, n in right.items())
+    common = sum((len(p) + 1) * n for p, n in (left & right).items())
+    return 2 * common / total if total else 1.0
 
 
 def find_match(released, cells, taken, question=None, given=()):

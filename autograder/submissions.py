@@ -2,7 +2,7 @@
 
 ``submission(chapter, answers)`` fills each exercise with the reference's code (markers removed,
 as a student would write it) unless ``answers`` gives that exercise other code. ``graded_only``
-keeps just what grading needs, to test many answers quickly.
+leaves out the release's experiments, which grading does not need, to test many answers quickly.
 """
 
 import nbformat
@@ -42,17 +42,39 @@ def blank(chapter):
 KEPT_TAGS = {"setup", "reference", "provided"}
 
 
-def graded_only(notebook):
-    """``notebook`` without the code cells grading does not need: the demonstrations and experiments.
+def normalised(source):
+    """``source`` without the blank lines around it and the spaces that end its lines: what an
+    editor or a Colab round trip may change in a cell nobody edited."""
+    return "\n".join(line.rstrip() for line in source.strip().splitlines())
 
-    Kept: markdown, the set-up cell, reference and provided code, exercises and test cells. Test
-    cells depend only on these (the round-trip test grades the reference this way to prove it), so
-    the grades are the same as for the whole notebook, in a fraction of the time.
+
+def experiments(released):
+    """The normalised sources of the released notebook's demonstrations and experiments: its code
+    cells that are neither graded nor set-up, reference or provided code."""
+    return {normalised(cell.source) for cell in released.cells
+            if cell.cell_type == "code" and not is_graded(cell) and not KEPT_TAGS & set(cell.metadata.get("tags", []))}
+
+
+def is_graded(cell):
+    nbgrader = cell.metadata.get("nbgrader", {})
+    return bool(nbgrader.get("solution") or nbgrader.get("grade"))
+
+
+def graded_only(notebook, released=None):
+    """``notebook`` without the release's own demonstrations and experiments (``experiments``).
+
+    Every other cell is kept: markdown, the set-up cell, reference and provided code, exercises,
+    test cells, and every code cell the student wrote or changed (a helper, an import in a cell of
+    its own: the notebook must run as it ran in Colab). The experiments are matched by their text,
+    not by a tag, which a Colab round trip may strip. Test cells depend only on the kept cells (the
+    round-trip test grades the reference this way to prove it), so the grades are the same as for
+    the whole notebook, in a fraction of the time; a student's own long computation is cut by the
+    cell time limit (``sandbox.Limits``), as any cell is, and grading goes on.
+
+    ``released``: the chapter's notebook as released; by default ``notebook`` itself, for a notebook
+    built from the release (``submission``, ``blank``), whose untagged code cells are the experiments.
     """
-    def needed(cell):
-        nbgrader = cell.metadata.get("nbgrader", {})
-        return (cell.cell_type != "code" or nbgrader.get("solution") or nbgrader.get("grade")
-                or KEPT_TAGS & set(cell.metadata.get("tags", [])))
-
-    notebook.cells = [cell for cell in notebook.cells if needed(cell)]
+    dropped = experiments(released if released is not None else notebook)
+    notebook.cells = [cell for cell in notebook.cells
+                      if cell.cell_type != "code" or is_graded(cell) or normalised(cell.source) not in dropped]
     return notebook

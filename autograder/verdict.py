@@ -28,16 +28,24 @@ import struct
 import subprocess
 
 import torch
+import zmq
+from jupyter_client import AsyncKernelManager
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
+from traitlets import Bool
 
 from autograder import checks
 from autograder.course import cell_source, is_reference_cell, source_path
 from autograder.jail import OWN_MOUNTS, exchange_of, tool
-from autograder.plain import digest, unpack
-from autograder.probe import bound
+from autograder.plain import Module, digest, unpack
+from autograder.probe import bound, seal
 
-RECORD_LIMIT = 1 << 30  # bytes of a record the grader reads at most
+# What a cell's record may take (``record_limits``): its outcomes' tensors may be of a dtype up to
+# 8 times wider than the reference's (int64 codes for uint8), and each case may add a message, the
+# digests of its arguments and a few numbers; anything larger is refused unread.
+TENSOR_FACTOR = 8
+CALL_ALLOWANCE = 32 * 2**10  # header bytes per case
+RECORD_SLACK = 2 * 2**20
 
 
 class Collector:
@@ -48,6 +56,7 @@ class Collector:
         self.found = {}  # grade id -> [Check]
         self.helpers = {}  # name -> the namespace it was swapped in, for the current cell
         self.signatures = {}  # name -> the reference function's signature
+        self.salt = os.urandom(16)  # of this run's helper tables (``probe.seal``)
 
     def use_reference(self, namespace, chapter, *names):
         self.helpers = {name: namespace for name in names}
@@ -63,25 +72,32 @@ class Collector:
         result, and the new values of the tensors they change in place (``probe.answering_from``).
         Only the calls the graded function makes itself are noted, not those a helper makes of
         another (the reference ``gptq`` calling ``gptq_column``): the student's function is
-        answered at its own level, and the tables stay small enough to ship."""
+        answered at its own level, and the tables stay small enough to ship.
+
+        Each answer is sealed (``probe.seal``): filed under a salted hash of the digest of the
+        call's full arguments and encrypted under another, so the kernel can open it only by
+        making that exact call; the entries are in the order of their index, not of the calls."""
         saved = {name: namespace[name] for name, namespace in self.helpers.items()}
         depth = [0]
         for name, namespace in self.helpers.items():
-            table = tables.setdefault(name, {"signature": inspect.signature(saved[name]), "answers": {}})
+            table = tables.setdefault(name, {"signature": inspect.signature(saved[name]), "salt": self.salt,
+                                             "answers": {}})
 
-            def noting(*args, _own=saved[name], _table=table["answers"], _signature=table["signature"], **kwargs):
+            def noting(*args, _own=saved[name], _name=name, _table=table, **kwargs):
                 if depth[0]:
                     return _own(*args, **kwargs)
-                key = digest(bound(_signature, args, kwargs))
+                key = digest(bound(_table["signature"], args, kwargs))
                 before = [mark(a) for a in args]
                 depth[0] += 1
                 try:
                     result = _own(*args, **kwargs)
                 finally:
                     depth[0] -= 1
-                changed = {i: copy.deepcopy(in_place(a)) for i, a in enumerate(args)  # changed in place
-                           if before[i] is not None and mark(a) != before[i]}
-                _table[key] = (copy.deepcopy(result), changed)
+                with torch.device("cpu"):  # copies on the CPU, also under a device check's default device
+                    changed = {i: copy.deepcopy(in_place(a)) for i, a in enumerate(args)  # changed in place
+                               if before[i] is not None and mark(a) != before[i]}
+                    index, entry = seal(self.salt, _name, key, (copy.deepcopy(result), changed))
+                _table["answers"][index] = entry
                 return result
             namespace[name] = noting
         try:
@@ -89,6 +105,8 @@ class Collector:
         finally:
             for name, namespace in self.helpers.items():
                 namespace[name] = saved[name]
+            for table in tables.values():  # in the order of the salted index: no call stands out as the last
+                table["answers"] = dict(sorted(table["answers"].items()))
 
 
 def in_place(value):
@@ -198,17 +216,56 @@ def collecting(collector):
         checks.COLLECTOR = saved
 
 
-def read_record(path):
-    """The record at ``path``, a regular file (no link followed), or None when there is none."""
+class RecordTooLarge(ValueError):
+    """A record larger than its cases need (``record_limits``)."""
+
+
+def read_record(path, limits):
+    """The record at ``path``, a regular file (no link followed), or None when there is none.
+    ``limits`` = (bytes, header bytes) it may take (``record_limits``): a larger record is refused
+    before it is read, so the grader's memory stays bounded whatever the kernel writes."""
+    size_limit, header_limit = limits
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return None
     with os.fdopen(descriptor, "rb") as handle:
         info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > RECORD_LIMIT:
+        if not stat.S_ISREG(info.st_mode):
             return None
-        return unpack(handle.read())
+        if info.st_size > size_limit:
+            raise RecordTooLarge(f"{info.st_size / 2**20:.0f} MB, more than the {size_limit / 2**20:.0f} MB its "
+                                 "cases need (return tensors, not lists)")
+        return unpack(handle.read(size_limit + 1), header_limit)
+
+
+def record_limits(check_list):
+    """``(bytes, header bytes)`` the record of one cell's cases may take: the reference's outcomes'
+    tensors ``TENSOR_FACTOR`` times over, ``CALL_ALLOWANCE`` of header a case, and a constant
+    (made once per worker and cell)."""
+    key = id(check_list)
+    if key not in LIMITS:
+        calls = sum(len(check.calls) for check in check_list)
+        tensors = sum(tensor_bytes(outcome) for check in check_list for outcome in check.expected)
+        header = RECORD_SLACK + CALL_ALLOWANCE * calls
+        LIMITS[key] = (check_list, (header + TENSOR_FACTOR * tensors + RECORD_SLACK, header))
+    return LIMITS[key][1]
+
+
+LIMITS = {}
+
+
+def tensor_bytes(value):
+    """The bytes of the tensors in a plain value (an outcome as ``plain.roundtrip`` gives it)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, Module):
+        return tensor_bytes(value.state)
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(v) for v in value)
+    return 0
 
 
 # --- nbgrader's Execute, deciding test cells outside the kernel ------------------------------------
@@ -236,7 +293,7 @@ def exchange_folder(notebook_folder):
     return path
 
 
-EXCHANGE_MB = 1536  # a record is read up to 1 GiB (read_record), the cases are smaller
+EXCHANGE_MB = 1536  # the cases take at most CASES_LIMIT_MB, a record what record_limits allows
 
 
 def own_mount_namespace():
@@ -298,7 +355,9 @@ def decide(cell, gid, check_list, folder, run):
     finally:
         cell.source = source
     try:
-        record = read_record(os.path.join(folder, f"{gid}.record"))
+        record = read_record(os.path.join(folder, f"{gid}.record"), record_limits(check_list))
+    except RecordTooLarge as error:
+        passed, lines = False, [f"Hidden tests failed: their record takes {error}."]
     except (ValueError, KeyError, TypeError, IndexError, struct.error, json.JSONDecodeError, RuntimeError) as error:
         passed, lines = False, [f"Hidden tests failed: their record could not be read ({type(error).__name__})."]
     else:
@@ -310,16 +369,70 @@ def decide(cell, gid, check_list, folder, run):
     return cell
 
 
+# What the worker keeps of a notebook's output while it runs (nbclient collects every message in
+# memory; ``LimitOutput`` and ``LimitOutputSize`` cut the notebook only after it has run), and the
+# largest message it takes from a kernel at all: a larger one is refused by ZeroMQ, unread.
+OUTPUT_CELL_LIMIT = 4 * 2**20  # bytes of output messages a cell
+OUTPUT_NOTEBOOK_LIMIT = 32 * 2**20
+MESSAGE_LIMIT = 64 * 2**20
+
+
+class LimitedKernelManager(AsyncKernelManager):
+    """A kernel manager whose clients refuse messages over ``MESSAGE_LIMIT`` bytes."""
+
+    def client(self, **kwargs):
+        client = super().client(**kwargs)
+        client.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)  # for the sockets made from now on
+        return client
+
+
+def message_size(msg):
+    """About how many bytes an output message adds to what the worker holds."""
+    content = msg["content"]
+    size = len(content["text"]) if isinstance(content.get("text"), str) else len(json.dumps(content, default=str))
+    return size + sum(len(b) for b in msg.get("buffers") or ())
+
+
+KEPT_MESSAGES = ("status", "execute_input", "clear_output")  # carry no output: always processed
+
+
 class TrustedExecute(Execute):
-    """nbgrader's ``Execute``, except that graded test cells are decided by the grader."""
+    """nbgrader's ``Execute``, except that graded test cells are decided by the grader, and that
+    what a notebook prints is kept up to ``OUTPUT_CELL_LIMIT`` a cell and ``OUTPUT_NOTEBOOK_LIMIT``
+    in all while it runs (the rest is dropped as it arrives, with a note in the cell)."""
+
+    # A message dropped for its size may take the cell's last ones with it: go on without them (the
+    # points come from the records, not from the outputs).
+    raise_on_iopub_timeout = Bool(False).tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", LimitedKernelManager)  # nbgrader's own sets AsyncKernelManager
+        super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources=None, *args, **kwargs):
         self.chapter_cases = cases(resources["nbgrader"]["assignment"])
         self.folder = exchange_folder(resources["metadata"]["path"])
+        self.output_kept, self.output_cell = {}, None
         try:
             return super().preprocess(nb, resources, *args, **kwargs)
         finally:
             remove_exchange(self.folder)
+
+    def process_message(self, msg, cell, cell_index):
+        """nbclient's handling of one message from the kernel, for as long as the output budget lasts."""
+        if msg["msg_type"] in KEPT_MESSAGES:
+            return super().process_message(msg, cell, cell_index)
+        size = message_size(msg)
+        kept = self.output_kept
+        if kept.get(cell_index, 0) + size > OUTPUT_CELL_LIMIT or sum(kept.values()) + size > OUTPUT_NOTEBOOK_LIMIT:
+            if self.output_cell != cell_index:  # one note a cell
+                self.output_cell = cell_index
+                cell.outputs.append(new_output("stream", name="stderr", text=(
+                    "[output cut by the grader: more than the "
+                    f"{OUTPUT_CELL_LIMIT // 2**20} MB a cell or {OUTPUT_NOTEBOOK_LIMIT // 2**20} MB in all it keeps]\n")))
+            return None
+        kept[cell_index] = kept.get(cell_index, 0) + size
+        return super().process_message(msg, cell, cell_index)
 
     def preprocess_cell(self, cell, resources, index):
         gid = grade_id(cell)

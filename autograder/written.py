@@ -13,10 +13,26 @@ The grader gives the automatic points in ``grades.csv`` and leaves these to the 
   Grading again keeps the points already entered for an answer that did not change.
 
 ``python -m autograder total --out RESULTS`` adds the two into ``totals.csv``.
+
+Everything written here is data, escaped for where it is read:
+
+- **CSV cells** that a spreadsheet would read as a formula (beginning with ``=``, ``+``, ``-``,
+  ``@``, a tab or a carriage return, after any spaces or quotes) get a leading ``'``; numbers stay
+  numbers. ``read_rows`` takes the ``'`` off again, so that ``total`` matches a student called
+  ``=evil`` in ``grades.csv`` and ``written.csv`` alike (``neutral``, ``restored``).
+- **Long answers** are cut at ``ANSWER_LIMIT`` characters with a visible mark, and the CSVs are read
+  without the csv module's field-size limit, so one huge answer stops neither ``total`` nor a later
+  run with the same ``--out``.
+- **The Markdown file** shows each answer in a code fence longer than any run of backticks in it,
+  so no answer can close its fence, start a heading, an HTML comment or a tag: it reads as the text
+  the student wrote, under the name of the student who wrote it; names in headings are escaped.
+  (A fence rather than an HTML page: the file stays plain text an instructor can read in an editor,
+  and the instructor's model answers in it still render as Markdown.)
 """
 
 import csv
 import functools
+import re
 from pathlib import Path
 
 import nbformat
@@ -24,6 +40,10 @@ import nbformat
 from autograder.course import SOLUTION_MARKERS, source_path
 
 STUB = "YOUR ANSWER HERE"  # what nbgrader leaves in an answer cell
+ANSWER_LIMIT = 20_000  # characters of a written answer kept (a page of text is about 3,000)
+FORMULA_START = set("=+-@\t\r\uff1d\uff0b\uff0d\uff20")  # the ASCII ones and their full-width forms
+NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+FIELD_LIMIT = 2**31 - 1  # the csv module's default is 131,072 characters a field
 FIELDS = ["student", "chapter", "question", "max_points", "points", "answer"]
 TOTAL_FIELDS = ["student", "chapter", "score", "written", "total", "max_score", "status", "missing"]
 
@@ -57,28 +77,55 @@ def written_ids(chapter):
     return {grade_id for grade_id, *_ in questions(chapter)}
 
 
+def cut(text, limit=ANSWER_LIMIT):
+    """``text`` kept to ``limit`` characters, with a mark saying so when cut."""
+    return text if len(text) <= limit else f"{text[:limit]}\n\n[cut at {limit} characters]"
+
+
 def answers(notebook):
-    """``{grade_id: text}`` of the answer cells of a student's notebook ("" when not answered)."""
+    """``{grade_id: text}`` of the answer cells of a student's notebook ("" when not answered),
+    each at most ``ANSWER_LIMIT`` characters."""
     found = {}
     for cell in notebook.cells:
         if is_written(cell):
             text = cell.source.strip()
-            found[cell.metadata["nbgrader"]["grade_id"]] = "" if text in ("", STUB) else text
+            found[cell.metadata["nbgrader"]["grade_id"]] = "" if text in ("", STUB) else cut(text)
     return found
 
 
+def is_formula(text):
+    """Whether a spreadsheet could take ``text`` for a formula: it begins (after spaces and
+    quotes) with a formula sign, and is not a plain number."""
+    return text.lstrip(" '")[:1] in FORMULA_START and not NUMBER.fullmatch(text)
+
+
+def neutral(value):
+    """A CSV cell's text that no spreadsheet runs: a formula gets a leading ``'``."""
+    text = "" if value is None else str(value)
+    return "'" + text if is_formula(text) else text
+
+
+def restored(text):
+    """The value ``neutral`` was given (also for a cell a spreadsheet saved without the ``'``)."""
+    return text[1:] if text[:1] == "'" and is_formula(text[1:]) else text
+
+
 def read_rows(path):
+    """The rows of a CSV this package wrote, values as they were before ``neutral``."""
     if not Path(path).exists():
         return []
+    csv.field_size_limit(FIELD_LIMIT)
     with Path(path).open(newline="") as handle:
-        return list(csv.DictReader(handle))
+        return [{key: restored(value) if isinstance(value, str) else value for key, value in row.items()}
+                for row in csv.DictReader(handle)]
 
 
 def write_rows(path, fields, rows):
+    """``rows`` (their ``fields`` only) as a CSV whose cells are all ``neutral``."""
     with Path(path).open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: neutral(row[key]) for key in fields if key in row} for row in rows)
 
 
 def written_rows(grade_rows, previous):
@@ -98,8 +145,24 @@ def written_rows(grade_rows, previous):
     return rows
 
 
+def fenced(text):
+    """``text`` as a Markdown code block whose fence is longer than any run of backticks in it:
+    nothing in it can end the block, so it all shows as written."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def escaped(text):
+    """``text`` on one line with every ASCII punctuation character backslash-escaped: Markdown
+    shows it as is (no emphasis, link, tag or comment), e.g. a student's name in a heading."""
+    line = " ".join(str(text).split())
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", line)
+
+
 def chapter_document(chapter, rows):
-    """The Markdown file an instructor reads to grade one chapter's written answers."""
+    """The Markdown file an instructor reads to grade one chapter's written answers; each answer
+    is fenced text under its student's escaped name."""
     lines = [f"# Written answers: {chapter}", "",
              "Give each answer its points in the `points` column of `written.csv`, then run",
              "`python -m autograder total --out <this folder>`. Empty answers already have 0.", ""]
@@ -107,7 +170,8 @@ def chapter_document(chapter, rows):
         lines += [f"## {grade_id} ({points:g} point{'s' if points != 1 else ''})", "", question, "",
                   "**Model answer and rubric (instructor only)**", "", model, ""]
         for r in (r for r in rows if r["chapter"] == chapter and r["question"] == grade_id):
-            lines += [f"#### Student: {r['student']}", "", r["answer"] or "*(not answered)*", ""]
+            lines += [f"#### Student: {escaped(r['student'])}", "",
+                      fenced(r["answer"]) if r["answer"] else "*(not answered)*", ""]
     return "\n".join(lines)
 
 

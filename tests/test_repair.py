@@ -88,3 +88,39 @@ def test_old_and_new_notebook_formats_are_read(answered):
     for bad in ("", "{not json", '{"cells": 3}', "%PDF-1.7"):
         with pytest.raises(ValueError, match="not a notebook"):
             read_any(bad)
+
+
+def test_near_copies_of_the_provided_cell_are_matched_in_linear_time():
+    """Two edited copies of Chapter 4's 130 KB provided cell, tagged ``provided`` and not, in a
+    notebook that lost its metadata: difflib's ratio took 100 s for this; lines take milliseconds."""
+    import time
+
+    chapter = "ch04_gptq"
+    notebook = submission(chapter)
+    index = next(i for i, c in enumerate(notebook.cells) if "provided" in c.metadata.get("tags", []))
+    provided = notebook.cells[index]
+    for number, tags in ((1, ["provided"]), (2, [])):
+        copy_cell = nbformat.v4.new_code_cell(provided.source.replace("\n\n", f"\n# copy {number}\n", 40) + "\nx = 1")
+        copy_cell.metadata["tags"] = tags
+        notebook.cells.insert(index + number, copy_cell)
+    for cell in notebook.cells:
+        if grade_id(cell):
+            cell.metadata = {"colab": {}}
+    start = time.perf_counter()
+    repaired, repairs = repair(notebook, chapter)
+    assert time.perf_counter() - start < 5
+    assert graded_ids(repaired) == graded_ids(submission(chapter))
+    assert all("restored the grading metadata" in r for r in repairs)
+
+
+def test_similarity_is_one_for_the_same_lines_and_falls_with_each_changed_line():
+    from autograder.repair import MAX_COMPARED, similarity
+
+    text = "\n".join(f"line {i} = {i}" for i in range(10))
+    assert similarity(text, text + "\n") == 1.0
+    changed = text.replace("line 3 = 3", "line 3 = 4")
+    assert 0.85 < similarity(text, changed) < 0.95
+    assert similarity(text, "unrelated = 0") == 0.0
+    assert similarity(text, text[: len(text) // 4], floor=0.9) == 0.0
+    huge = "x = 1\n" * (MAX_COMPARED // 6 + 1)
+    assert similarity(huge, huge + "y = 2\n") == 0.0

@@ -143,6 +143,52 @@ def bits_per_weight(n_bit, group_size, scale_bits=16, zero_bits=16):
     return n_bit + scale_bits / group_size  # wrong: forgets the zero point
 """
 
+QUANT_PARAMS_NUMPY = """
+import numpy as np
+
+
+def quant_params(w, n_bit=4, zero_point=True):
+    a = w.detach().cpu().numpy()  # wrong: numpy has no bfloat16 (TypeError)
+    if zero_point:
+        top = 2**n_bit - 1
+        lo, hi = a.min(axis=1, keepdims=True), a.max(axis=1, keepdims=True)
+        step = np.maximum(hi - lo, 1e-5).astype(a.dtype) / a.dtype.type(top)
+        zero = np.clip(-np.round(lo / step), 0, top).astype(a.dtype)
+    else:
+        step = np.maximum(np.abs(a).max(axis=1, keepdims=True), 1e-5).astype(a.dtype)
+        step = step / a.dtype.type(2 ** (n_bit - 1) - 1)
+        zero = np.zeros_like(step)
+    return torch.from_numpy(step).to(w.device), torch.from_numpy(zero).to(w.device)
+"""
+
+QUANTIZE_SYMMETRIC_WHEN_ZEROS_ARE_ZERO = """
+def quantize(w, scales, zeros, n_bit=4, zero_point=True):
+    if zero_point and bool((zeros != 0).any()):
+        low, high = 0, 2**n_bit - 1
+    else:  # wrong: zero points that are all 0 read as symmetric codes
+        low, high = -(2 ** (n_bit - 1)), 2 ** (n_bit - 1) - 1
+    return torch.clamp(torch.round(w / scales) + zeros, low, high)
+"""
+
+DEQUANTIZE_KEEPS_CODES_DTYPE = """
+def dequantize(codes, scales, zeros):
+    return ((codes - zeros) * scales).to(codes.dtype)  # wrong: integer codes give integer values
+"""
+
+PSEUDO_QUANTIZE_NUMPY_CHECK = """
+import numpy as np
+
+
+def pseudo_quantize(w, n_bit=4, zero_point=True, group_size=128):
+    if not np.isfinite(w.detach().cpu().numpy()).all():  # wrong: numpy has no bfloat16
+        raise ValueError("the weight has NaN or infinite values")
+    if group_size > 0 and w.shape[-1] % group_size:
+        raise ValueError("group_size does not divide in_features")
+    groups = w.reshape(-1, group_size if group_size > 0 else w.shape[-1])
+    scales, zeros = quant_params(groups, n_bit, zero_point)
+    return dequantize(quantize(groups, scales, zeros, n_bit, zero_point), scales, zeros).reshape(w.shape).to(w.dtype)
+"""
+
 WRONG = {
     "levels_2_pow_n": ({"quant_params": QUANT_PARAMS_LEVELS}, {"test_quant_params_asymmetric"}),
     "zero_point_not_clamped": ({"quant_params": QUANT_PARAMS_NO_ZERO_CLAMP}, {"test_quant_params_asymmetric"}),
@@ -163,6 +209,13 @@ WRONG = {
     "dequantize_in_place": ({"dequantize": DEQUANTIZE_IN_PLACE}, {"test_dequantize"}),
     "no_value_error": ({"pseudo_quantize": PSEUDO_QUANTIZE_NO_CHECK}, {"test_pseudo_quantize_errors"}),
     "bits_forget_zero_point": ({"bits_per_weight": BITS_NO_ZERO}, {"test_bits_per_weight"}),
+    # inputs the docstrings allow that the hidden tests once never built (issue 26)
+    "parameters_through_numpy": (
+        {"quant_params": QUANT_PARAMS_NUMPY}, {"test_quant_params_asymmetric", "test_quant_params_symmetric"}),
+    "symmetric_when_zeros_are_zero": (
+        {"quantize": QUANTIZE_SYMMETRIC_WHEN_ZEROS_ARE_ZERO}, {"test_quantize_asymmetric"}),
+    "dequantize_keeps_codes_dtype": ({"dequantize": DEQUANTIZE_KEEPS_CODES_DTYPE}, {"test_dequantize"}),
+    "finite_check_through_numpy": ({"pseudo_quantize": PSEUDO_QUANTIZE_NUMPY_CHECK}, {"test_pseudo_quantize"}),
 }
 
 ALTERNATIVE = {
