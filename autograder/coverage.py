@@ -21,6 +21,9 @@ that breaks a documented promise cannot pass because no case ever tried it:
 * ``exactness_problems``: a check whose reference results hold integer tensors compares them
   exactly (``tolerance=(0, 0, 0)``): indices and packed codes have no rounding to forgive.
 
+``record_batches`` serves the hidden tests: a model that counts its forward passes by batch size,
+so that an argument such as ``batch_size``, which changes no result, changes what is compared.
+
 What a docstring says that these cannot read stays for the notebooks' authors (``by_hand`` lists
 the phrases): ties in "first on a tie" searches, "round half to even" inside a tensor formula,
 partial last batches or blocks, sizes relative to a tensor's shape (fewer tokens than
@@ -326,9 +329,11 @@ def record_batches(model, most):
 def count_batch(module, args, kwargs):
     """The forward pre-hook of ``record_batches`` (a module-level function: the cases that hold the
     model are pickled for the grading kernel)."""
-    ids = kwargs.get("input_ids", args[0] if args else None)
-    if isinstance(ids, torch.Tensor) and ids.dim() > 1:
+    given = [kwargs["input_ids"]] if "input_ids" in kwargs else [*args, *kwargs.values()]
+    ids = next((value for value in given if isinstance(value, torch.Tensor)), None)
+    if ids is not None and ids.dim() > 1:
         module.batch_sizes[min(len(ids), len(module.batch_sizes) - 1)] += 1
+
 
 # --- what stays for the authors ---------------------------------------------------------------------
 
@@ -337,7 +342,7 @@ BY_HAND = {
     r"round half to even|half to even": "values exactly at .5 steps (round half to even)",
     r"\b(?:last|partial)\b[^.]*\b(?:batch|block|group)\b": "a partial last batch, block or group",
     r"\bexact(?:ly)?\b|bit for bit": "a check with tolerance=(0, 0, 0) on what is exact",
-    r"\bn_tokens\b|\btokens\b": "fewer tokens than asked for",
+    r"\bn_tokens\b|\bmax_tokens\b": "fewer tokens than asked for",
     r"\bLayerNorm\b|\bRMSNorm\b|\bbias\b": "each module variant named (with and without a bias)",
     r"\bempty\b|\bnothing\b": "an empty tensor",
 }

@@ -118,7 +118,7 @@ def with_policy(page):
     if not marker:
         raise ValueError("a feedback page without a <head>")
     head = re.sub(r"<script\b.*?</script>\s*", "", head, flags=re.DOTALL | re.IGNORECASE)
-    head = head.replace(POLICY_TAG, "")
+    head = head.replace("\n" + POLICY_TAG, "").replace(POLICY_TAG, "")
     opening = re.search(r"<head\b[^>]*>", head, flags=re.IGNORECASE)
     if not opening:
         raise ValueError("a feedback page without a <head>")

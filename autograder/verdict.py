@@ -15,6 +15,7 @@ The student's prints and warnings are captured and never count; an exception in 
 function fails the cases it raises on (unless the reference raises the same kind).
 """
 
+import ast
 import contextlib
 import copy
 import functools
@@ -35,7 +36,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool
 
 from autograder import checks
-from autograder.course import cell_source, is_reference_cell, source_path
+from autograder.course import HIDDEN_MARKERS, cell_source, is_reference_cell, source_path
 from autograder.jail import OWN_MOUNTS, exchange_of, tool
 from autograder.plain import Module, digest, unpack
 from autograder.probe import bound, seal
@@ -57,14 +58,51 @@ class Collector:
         self.helpers = {}  # name -> the namespace it was swapped in, for the current cell
         self.signatures = {}  # name -> the reference function's signature
         self.salt = os.urandom(16)  # of this run's helper tables (``probe.seal``)
+        self.tables = {}  # name -> the helper's table, one for all the calls of the current cell
+
+    def start(self, cell):
+        self.cell, self.helpers, self.tables = grade_id(cell), {}, {}
 
     def use_reference(self, namespace, chapter, *names):
         self.helpers = {name: namespace for name in names}
 
     def compare(self, name, function, calls, *options):
+        function = RECORDING.get(function, function)  # the reference itself, not a Recorder's stand-in
         check = checks.reference_check(name, function, calls, *options, tabulating=self.tabulating)
         self.found.setdefault(self.cell, []).append(check)
         self.signatures[name] = inspect.signature(function)
+
+    def add_visible(self, recorder):
+        """The calls the cell's visible tests made to the functions its ``compare``s check, as
+        cases of the cell with the options of that ``compare``: an example a student sees fail
+        costs the cell here as it does under plain nbgrader. Calls the cell's cases already make
+        (a hidden test repeating a visible example) are left out."""
+        own = self.found.get(self.cell, [])
+        compared = {check.name for check in own}
+        seen = {visible_key(check.name, self.signatures[check.name], call) for check in own for call in check.calls}
+        groups = {}
+        for name, args, kwargs, device in recorder.calls:
+            if name not in compared:
+                continue
+            call = {"args": args, "kwargs": kwargs, "device": device}
+            key = visible_key(name, self.signatures[name], call)
+            if key not in seen:
+                seen.add(key)
+                groups.setdefault((name, device), []).append((args, kwargs))
+        for (name, device), calls in groups.items():
+            like = next(check for check in own if check.name == name)
+            where = "" if device is None else f", with PyTorch's default device set to {device!r}"
+            labelled = [(f"a call of the visible tests{where} ({k} of {len(calls)})", args, kwargs)
+                        for k, (args, kwargs) in enumerate(calls, 1)]
+            options = like.options
+            check = checks.reference_check(
+                name, on_device(recorder.saved[name], device), labelled, options["check_dtype"],
+                like.calls[0]["mutated"], options["share"], options["tolerance"], options["check_result"],
+                options["check_arguments"], tabulating=self.tabulating)
+            del check.calls[len(labelled):], check.expected[len(labelled):]  # its layout variant: the hidden cases have one
+            for call in check.calls:
+                call["device"] = device
+            own.append(check)
 
     @contextlib.contextmanager
     def tabulating(self, tables):
@@ -76,12 +114,16 @@ class Collector:
 
         Each answer is sealed (``probe.seal``): filed under a salted hash of the digest of the
         call's full arguments and encrypted under another, so the kernel can open it only by
-        making that exact call; the entries are in the order of their index, not of the calls."""
+        making that exact call; the entries are in the order of their index, not of the calls.
+        The calls of one cell share one table a helper: the same helper call made by two cases
+        (a case and its non-contiguous variant, a visible test and its device check) is one entry,
+        and the cell's file holds each table once."""
         saved = {name: namespace[name] for name, namespace in self.helpers.items()}
         depth = [0]
         for name, namespace in self.helpers.items():
-            table = tables.setdefault(name, {"signature": inspect.signature(saved[name]), "salt": self.salt,
-                                             "answers": {}})
+            table = self.tables.setdefault(name, {"signature": inspect.signature(saved[name]), "salt": self.salt,
+                                                  "answers": {}})
+            tables[name] = table
 
             def noting(*args, _own=saved[name], _name=name, _table=table, **kwargs):
                 if depth[0]:
@@ -107,6 +149,102 @@ class Collector:
                 namespace[name] = saved[name]
             for table in tables.values():  # in the order of the salted index: no call stands out as the last
                 table["answers"] = dict(sorted(table["answers"].items()))
+
+
+def visible_key(name, signature, call):
+    """What makes two calls of ``name`` the same case: the digest of their full arguments and device."""
+    return digest((name, bound(signature, call["args"], call["kwargs"]), call.get("device")))
+
+
+def on_device(function, device):
+    """``function`` called with PyTorch's default device set to ``device`` (None: as it is)."""
+    if device is None:
+        return function
+
+    def called(*args, **kwargs):
+        with torch.device(device):
+            return function(*args, **kwargs)
+    return called
+
+
+RECORDING = {}  # a Recorder's stand-in -> the function it stands for
+
+
+class Recorder:
+    """While a test cell runs in ``cases``: the calls that the cell's visible lines make, directly
+    or through a helper such as ``check_devices``, to the functions its ``compare``s check
+    (``names``), with their arguments as given (copied before the call) and the default device
+    they were made under (a device check sets ``meta``)."""
+
+    def __init__(self, namespace, names, origin, lines):
+        self.namespace, self.names, self.origin, self.lines = namespace, names, origin, lines
+        self.calls, self.saved, self.depth = [], {}, 0
+
+    def __enter__(self):
+        for name in self.names:
+            if callable(self.namespace.get(name)):
+                self.saved[name] = self.namespace[name]
+                self.namespace[name] = self.stand_in(name, self.saved[name])
+        return self
+
+    def __exit__(self, *exc):
+        for name, own in self.saved.items():
+            RECORDING.pop(self.namespace.get(name), None)
+            self.namespace[name] = own
+
+    def stand_in(self, name, own):
+        @functools.wraps(own)
+        def recording(*args, **kwargs):
+            if self.depth == 0 and self.from_visible_line():
+                self.note(name, args, kwargs)
+            self.depth += 1
+            try:
+                return own(*args, **kwargs)
+            finally:
+                self.depth -= 1
+        RECORDING[recording] = own
+        return recording
+
+    def note(self, name, args, kwargs):
+        device = torch.get_default_device().type
+        try:
+            with torch.device("cpu"):  # a copy on the CPU, as the arguments are, under any default device
+                args, kwargs = copy.deepcopy(list(args)), copy.deepcopy(kwargs)
+        except Exception:  # noqa: BLE001 - an argument that cannot be copied cannot be shipped either
+            return
+        self.calls.append((name, args, kwargs, None if device == "cpu" else device))
+
+    def from_visible_line(self):
+        """Whether the innermost frame of the cell's own code is on one of its visible lines."""
+        frame = inspect.currentframe().f_back.f_back
+        while frame is not None and frame.f_code.co_filename != self.origin:
+            frame = frame.f_back
+        return frame is not None and frame.f_lineno in self.lines
+
+
+def compared_names(source):
+    """The names of the functions a test cell's ``compare(chapter, name, ...)`` calls check."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return list(dict.fromkeys(
+        node.args[1].value for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "compare"
+        and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)))
+
+
+def visible_lines(source):
+    """The numbers (from 1) of the lines of a test cell that a student sees: not in a hidden region."""
+    lines, hidden = set(), False
+    for number, line in enumerate(source.splitlines(), 1):
+        if line.strip() == HIDDEN_MARKERS[0]:
+            hidden = True
+        elif line.strip() == HIDDEN_MARKERS[1]:
+            hidden = False
+        elif not hidden:
+            lines.add(number)
+    return lines
 
 
 def in_place(value):
@@ -153,8 +291,13 @@ def cases(chapter):
         for index, cell in enumerate(cells):
             if not (is_reference_cell(cell) or is_test_cell(cell)):
                 continue
-            collector.cell, collector.helpers = grade_id(cell), {}
-            exec(compile(cell_source(cell), f"{chapter} (cell {index})", "exec"), namespace)  # noqa: S102
+            collector.start(cell)
+            source, origin = cell_source(cell), f"{chapter} (cell {index})"
+            recorder = Recorder(namespace, compared_names(source), origin, visible_lines(source))
+            with recorder if is_test_cell(cell) else contextlib.nullcontext():
+                exec(compile(source, origin, "exec"), namespace)  # noqa: S102
+            if is_test_cell(cell):
+                collector.add_visible(recorder)
     missing = [grade_id(c) for c in cells if is_test_cell(c) and grade_id(c) not in collector.found]
     if missing:
         raise RuntimeError(f"{chapter}: test cells without a compare(...) of their hidden tests: {missing}")
@@ -317,7 +460,8 @@ def shipped(check_list):
     key = id(check_list)
     if key not in SHIPPED:
         buffer = io.BytesIO()
-        torch.save([{"name": c.name, "calls": c.calls} for c in check_list], buffer)
+        # protocol 4 keeps the sealed answers (bytes) as they are; torch's default 2 writes them as text
+        torch.save([{"name": c.name, "calls": c.calls} for c in check_list], buffer, pickle_protocol=4)
         SHIPPED[key] = (check_list, buffer.getvalue())  # the list is kept, so its id stays its own
     return SHIPPED[key][1]
 
@@ -396,27 +540,20 @@ def message_size(msg):
 KEPT_MESSAGES = ("status", "execute_input", "clear_output")  # carry no output: always processed
 
 
-class TrustedExecute(Execute):
-    """nbgrader's ``Execute``, except that graded test cells are decided by the grader, and that
-    what a notebook prints is kept up to ``OUTPUT_CELL_LIMIT`` a cell and ``OUTPUT_NOTEBOOK_LIMIT``
-    in all while it runs (the rest is dropped as it arrives, with a note in the cell)."""
+class OutputBudget:
+    """For an nbclient ``NotebookClient``: what a notebook prints is kept up to
+    ``OUTPUT_CELL_LIMIT`` a cell and ``OUTPUT_NOTEBOOK_LIMIT`` in all while it runs; the rest is
+    dropped as it arrives, with a note in the cell. Its clients refuse messages over
+    ``MESSAGE_LIMIT`` (``LimitedKernelManager``)."""
 
     # A message dropped for its size may take the cell's last ones with it: go on without them (the
     # points come from the records, not from the outputs).
     raise_on_iopub_timeout = Bool(False).tag(config=True)
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("kernel_manager_class", LimitedKernelManager)  # nbgrader's own sets AsyncKernelManager
+        kwargs.setdefault("kernel_manager_class", LimitedKernelManager)  # nbgrader's Execute sets AsyncKernelManager
         super().__init__(*args, **kwargs)
-
-    def preprocess(self, nb, resources=None, *args, **kwargs):
-        self.chapter_cases = cases(resources["nbgrader"]["assignment"])
-        self.folder = exchange_folder(resources["metadata"]["path"])
         self.output_kept, self.output_cell = {}, None
-        try:
-            return super().preprocess(nb, resources, *args, **kwargs)
-        finally:
-            remove_exchange(self.folder)
 
     def process_message(self, msg, cell, cell_index):
         """nbclient's handling of one message from the kernel, for as long as the output budget lasts."""
@@ -433,6 +570,20 @@ class TrustedExecute(Execute):
             return None
         kept[cell_index] = kept.get(cell_index, 0) + size
         return super().process_message(msg, cell, cell_index)
+
+
+class TrustedExecute(OutputBudget, Execute):
+    """nbgrader's ``Execute``, except that graded test cells are decided by the grader, and that
+    a notebook's output is kept within a budget as it arrives (``OutputBudget``)."""
+
+    def preprocess(self, nb, resources=None, *args, **kwargs):
+        self.chapter_cases = cases(resources["nbgrader"]["assignment"])
+        self.folder = exchange_folder(resources["metadata"]["path"])
+        self.output_kept, self.output_cell = {}, None
+        try:
+            return super().preprocess(nb, resources, *args, **kwargs)
+        finally:
+            remove_exchange(self.folder)
 
     def preprocess_cell(self, cell, resources, index):
         gid = grade_id(cell)

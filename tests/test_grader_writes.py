@@ -12,7 +12,9 @@ and none runs a script when headless Chromium opens it. The light tests render p
 import copy
 import csv
 import os
+import re
 import shutil
+from html.parser import HTMLParser
 
 import nbformat
 import pytest
@@ -175,6 +177,33 @@ def rendered(exporter):
     return exporter.from_notebook_node(hostile_notebook(), resources=resources)[0]
 
 
+class Markup(HTMLParser):
+    """The elements, attributes and comments of a page as a browser's parser finds them."""
+
+    def __init__(self):
+        super().__init__()
+        self.found = []
+
+    def handle_starttag(self, tag, attrs):
+        self.found.append(tag)
+        self.found += [f"{tag} {name}={value or ''}" for name, value in attrs]
+
+    def handle_comment(self, data):
+        self.found.append("<!--")
+
+
+def live_markup(html):
+    """What in ``html`` a browser could run or load: script, frames, embedded documents, style,
+    meta, event handlers, ``javascript:`` URLs, comments (which hide what follows)."""
+    parser = Markup()
+    parser.feed(html)
+    parser.close()
+    tags = {"script", "iframe", "frame", "object", "embed", "svg", "math", "style", "meta", "link", "base", "form",
+            "details"}
+    return [found for found in parser.found if found in tags or found == "<!--" or re.match(r"\w+ on", found)
+            or re.search(r"=\s*(javascript:|vbscript:|data:text)", found, flags=re.IGNORECASE)]
+
+
 def test_hidden_test_regions_go_and_an_unterminated_one_runs_to_the_end():
     source = "a\n### BEGIN HIDDEN TESTS\nsecret\n### END HIDDEN TESTS\nb\n# BEGIN HIDDEN TESTS\nmore"
     assert without_hidden_tests(source) == "a\nb"
@@ -188,12 +217,10 @@ def test_hidden_test_regions_go_and_an_unterminated_one_runs_to_the_end():
 def test_the_page_has_no_hidden_test_no_live_markup_and_a_policy(tmp_path):
     page = rendered(SafeHTMLExporter(config=feedback_config()))
     assert not [text for text in HIDDEN_TEXT if text in page]
-    assert "assert True" in page and "Read after the comment." in page, "the visible test and later cells remain"
+    assert "# visible" in page and "Read after the comment." in page, "the visible test and later cells remain"
     assert f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">' in page
     body = page.partition("</head>")[2]
-    for live in ("<script", "onerror=", "onload=", "ontoggle=", "<iframe", "javascript:", "<svg", "<style",
-                 "http-equiv=refresh", "<!--"):
-        assert live not in body, live
+    assert not live_markup(body)
     assert "&lt;script&gt;" in body, "the markup shows as text"
     assert with_policy(page) == page, "applying the policy again changes nothing"
 

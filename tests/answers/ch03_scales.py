@@ -172,6 +172,44 @@ AWQ_CLIP_BEFORE_SCALING = AWQ_BLOCK.replace(
     "    return scales_list", "    apply_scale(block, scales_list, inputs)  # wrong: clipped before the scales are folded\n    return scales_list")
 
 
+SEARCH_NO_ERROR = """
+@torch.no_grad()
+def search_scale(module, x, linears, n_bit=3, group_size=64, n_grid=20, module_kwargs=None):
+    x_mean = x.abs().reshape(-1, x.shape[-1]).mean(0)
+    saved = [linear.weight.detach().clone() for linear in linears]
+    reference = module_output(module, x, module_kwargs)
+    losses, scales = [], []
+    try:
+        for i in range(n_grid):
+            s = awq_scales(x_mean, i / n_grid)
+            for linear, w in zip(linears, saved):
+                linear.weight.copy_(scaled_quantize(w, s, n_bit, group_size))
+            out = module_output(module, x, module_kwargs)
+            losses.append((reference - out).float().pow(2).mean().item())
+            scales.append(s)
+    finally:
+        for linear, w in zip(linears, saved):
+            linear.weight.copy_(w)
+    best = min(range(n_grid), key=losses.__getitem__)  # wrong: when no loss is finite, alpha 0 and no error
+    return best / n_grid, scales[best], losses
+"""
+
+SEARCH_RESTORED_ON_RETURN = SEARCH_RIGHT_GRID.replace(
+    "    return best[0], best[1], losses",
+    "    if best[1] is None:\n        raise ValueError('no alpha gave a finite loss')\n"
+    "    return best[0], best[1], losses  # wrong: the weights are restored only when the loop ends")
+
+FOLD_NORM_LAYERNORM_BIAS = """
+@torch.no_grad()
+def fold_norm(norm, linears, s):
+    norm.weight.div_(s)
+    if isinstance(norm, torch.nn.LayerNorm):  # wrong: a LayerNorm made with bias=False has bias None
+        norm.bias.div_(s)
+    for linear in linears:
+        linear.weight.mul_(s[None, :])
+"""
+
+
 WRONG = {
     "clip_in_place": ({"apply_clip": CLIP_IN_PLACE}, {"test_apply_clip"}),
     "normalised_by_mean": ({"awq_scales": AWQ_SCALES_MEAN}, {"test_awq_scales"}),
@@ -194,6 +232,9 @@ WRONG = {
     "clips_query_and_key": ({"awq_block": AWQ_CLIPS_Q_AND_K}, {"test_awq_block"}),
     "clip_on_unscaled_inputs": ({"awq_block": AWQ_CLIP_UNSCALED_INPUTS}, {"test_awq_block"}),
     "clip_before_scaling": ({"awq_block": AWQ_CLIP_BEFORE_SCALING}, {"test_awq_block"}),
+    "search_no_error_without_a_finite_loss": ({"search_scale": SEARCH_NO_ERROR}, {"test_search_scale"}),
+    "search_restores_only_on_return": ({"search_scale": SEARCH_RESTORED_ON_RETURN}, {"test_search_scale"}),
+    "layernorm_bias_always_folded": ({"fold_norm": FOLD_NORM_LAYERNORM_BIAS}, {"test_fold_norm"}),
 }
 
 ALTERNATIVE = {
@@ -332,7 +373,22 @@ CLIP_FIXED_TOKENS = ALTERNATIVE["clip_search"].replace(
 CLIP_FIXED_SHRINK = ALTERNATIVE["clip_search"].replace(
     "for i in range(int(max_shrink * n_grid)):", "for i in range(n_grid // 2):  # wrong: max_shrink is ignored")
 
+CLIP_TIES_LAST = ALTERNATIVE["clip_search"].replace(
+    "better = err < min_errs", "better = err <= min_errs  # wrong: a tie keeps the later, smaller threshold")
+
+# llm-awq's own line, input_feat[:, 0::input_feat.shape[1] // n_sample_token]
+CLIP_STEP_ZERO = ALTERNATIVE["clip_search"].replace(
+    "x = x[0 :: max(1, x.shape[0] // n_tokens)]",
+    "x = x[0 :: x.shape[0] // n_tokens]  # wrong: a step of 0 when there are fewer tokens than n_tokens")
+
+CLIP_SIGNED_MAX = ALTERNATIVE["clip_search"].replace(
+    "org_max = w4.abs().amax(dim=-1, keepdim=True)",
+    "org_max = w4.amax(dim=-1, keepdim=True)  # wrong: the largest w, not the largest |w|")
+
 WRONG |= {  # built from the correct alternative above
     "clip_ignores_n_tokens": ({"clip_search": CLIP_FIXED_TOKENS}, {"test_clip_search"}),
     "clip_ignores_max_shrink": ({"clip_search": CLIP_FIXED_SHRINK}, {"test_clip_search"}),
+    "clip_tie_keeps_last": ({"clip_search": CLIP_TIES_LAST}, {"test_clip_search"}),
+    "clip_step_zero_with_few_tokens": ({"clip_search": CLIP_STEP_ZERO}, {"test_clip_search"}),
+    "clip_largest_signed_weight": ({"clip_search": CLIP_SIGNED_MAX}, {"test_clip_search"}),
 }

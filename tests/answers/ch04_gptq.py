@@ -1,4 +1,8 @@
-'''Chapter 4 answers for the autograde round trip (see tests/answers/ch01_minmax.py).'''
+'''Chapter 4 answers for the autograde round trip (see tests/answers/ch01_minmax.py).
+
+ALTERNATIVES: more correct submissions, each ALTERNATIVE with other arithmetic in one exercise;
+they must get full marks too.
+'''
 
 ADD_BATCH_TOKENS = """
 def add_batch(H, n, x):
@@ -82,8 +86,8 @@ def gptq(W, H, n_bit=4, group_size=128, blocksize=128, percdamp=0.01, act_order=
     H = H.float().clone()
     rows, columns = W.shape
     size = group_size if group_size > 0 else columns
-    scales = torch.zeros(rows, columns // size)
-    zeros = torch.zeros(rows, columns // size)
+    scales = torch.zeros(rows, columns // size, device=W.device)
+    zeros = torch.zeros(rows, columns // size, device=W.device)
     if group_size <= 0:
         scales[:], zeros[:] = quant_params(W, n_bit)
     dead = H.diagonal() == 0
@@ -92,7 +96,7 @@ def gptq(W, H, n_bit=4, group_size=128, blocksize=128, percdamp=0.01, act_order=
     if act_order and group_size > 0:
         for g in range(columns // size):
             scales[:, g : g + 1], zeros[:, g : g + 1] = quant_params(W[:, g * size : (g + 1) * size], n_bit)
-    perm = torch.argsort(H.diagonal(), descending=True) if act_order else torch.arange(columns)
+    perm = torch.argsort(H.diagonal(), descending=True) if act_order else torch.arange(columns, device=W.device)
     order = perm.tolist()
     W, H = W[:, perm], H[perm][:, perm]
     U = inverse_cholesky(H, percdamp)
@@ -187,6 +191,107 @@ BLOCK_SEQUENTIAL = _GPTQ_BLOCK.replace(
     "            x_in = inputs[name]",
     "            x_in = block_inputs(block, x, module_kwargs)[1][name]")
 
+ADD_BATCH_FLOAT16_ONLY = """
+def add_batch(H, n, x):
+    if x.dim() == 2:
+        x = x.unsqueeze(0)
+    batch = x.shape[0]
+    if x.dtype == torch.float16:  # wrong: only float16 is converted, bfloat16 stays bfloat16
+        x = x.float()
+    x = x.reshape(-1, x.shape[-1])
+    H = H * (n / (n + batch))
+    n = n + batch
+    x = math.sqrt(2 / n) * x
+    return H + x.T @ x, n
+"""
+
+CHOLESKY_CHECKS_THE_DIAGONAL = """
+def inverse_cholesky(H, percdamp=0.01):
+    H = H.float().clone()
+    H.diagonal().add_(percdamp * H.diagonal().mean())
+    if (H.diagonal() <= 0).any():  # wrong: a positive diagonal does not make H positive definite
+        raise ValueError("the Hessian is not positive definite: increase percdamp")
+    lower = torch.linalg.cholesky(H)
+    return torch.linalg.cholesky(torch.cholesky_inverse(lower), upper=True)
+"""
+
+COLUMN_NOT_SET_TO_Q = """
+def gptq_column(W, U, i, scales, zeros, n_bit=4):
+    w = W[:, i].clone()
+    q = dequantize(quantize(w[:, None], scales, zeros, n_bit), scales, zeros)[:, 0]
+    err = (w - q) / U[i, i]
+    W[:, i:] -= err[:, None] * U[i, i:][None, :]  # wrong: W[:, i] is left q only up to rounding
+    return err
+"""
+
+_UNBLOCKED = """
+@torch.no_grad()
+def gptq_unblocked(W, H, n_bit=4, group_size=128, percdamp=0.01):
+    W = W.detach().float().clone()
+    H = H.float().clone()
+    if group_size <= 0:
+        scales, zeros = quant_params(W, n_bit)
+    dead = H.diagonal() == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    U = inverse_cholesky(H, percdamp)
+    for i in range(W.shape[1]):
+        if group_size > 0 and i % group_size == 0:
+            scales, zeros = quant_params(W[:, i : i + group_size], n_bit)
+        gptq_column(W, U, i, scales, zeros, n_bit)
+    return W
+"""
+
+
+def replaced(text, old, new):
+    """``text`` with ``old`` (which must be there) replaced by ``new``."""
+    if old not in text:
+        raise ValueError(f"not found: {old!r}")
+    return text.replace(old, new)
+
+
+FIT_ROWS = "    if group_size <= 0:\n        scales, zeros = quant_params(W, n_bit)\n"
+ZERO_DEAD = "    W[:, dead] = 0\n"
+UNBLOCKED_FIT_AFTER_DEAD = replaced(replaced(_UNBLOCKED, FIT_ROWS, ""), ZERO_DEAD, ZERO_DEAD + FIT_ROWS.replace(
+    ":\n", ":  # wrong: whole rows fitted after the dead inputs are zeroed\n", 1))
+
+UNBLOCKED_GROUP_SIZE_ZERO = replaced(replaced(
+    _UNBLOCKED, "    if group_size <= 0:\n", "    if group_size == -1:  # wrong: group_size = 0 means no groups too\n"),
+    "if group_size > 0 and i % group_size == 0:", "if group_size != -1 and i % group_size == 0:")
+
+BLOCK_LOOP = "    for i1 in range(0, columns, blocksize):\n        i2 = min(i1 + blocksize, columns)"
+GPTQ_FIXED_BLOCKSIZE = replaced(_GPTQ, BLOCK_LOOP, BLOCK_LOOP.replace("blocksize", "128").replace(
+    ":\n", ":  # wrong: blocksize is ignored\n", 1))
+
+GPTQ_DROPS_PARTIAL_BLOCK = replaced(_GPTQ, BLOCK_LOOP, (
+    "    for b in range(columns // blocksize):  # wrong: a partial last block is never quantized\n"
+    "        i1, i2 = b * blocksize, (b + 1) * blocksize"))
+
+GPTQ_DEAD_WEIGHTS_KEPT = replaced(_GPTQ, ZERO_DEAD, "    # wrong: the weights of dead inputs are not zeroed\n")
+
+GPTQ_FIT_ROWS = "    if group_size <= 0:\n        scales[:], zeros[:] = quant_params(W, n_bit)\n"
+GPTQ_FIT_AFTER_DEAD = replaced(replaced(_GPTQ, GPTQ_FIT_ROWS, ""), ZERO_DEAD, ZERO_DEAD + GPTQ_FIT_ROWS.replace(
+    ":\n", ":  # wrong: whole rows fitted after the dead inputs are zeroed\n", 1))
+
+GPTQ_FLOAT16_ONLY = replaced(
+    _GPTQ, "    W = W.detach().float().clone()\n    H = H.float().clone()\n",
+    "    W, H = W.detach().clone(), H.clone()\n"
+    "    if W.dtype == torch.float16:  # wrong: bfloat16 is computed (and returned) in bfloat16\n"
+    "        W, H = W.float(), H.float()\n")
+
+PACK_WITHOUT_CHECKS = """
+def pack_int4(codes):
+    codes = codes.to(torch.uint8)  # wrong: no ValueError; an odd column or a code of 16 or -1 goes through
+    return codes[:, 0::2] | (codes[:, 1::2] << 4)
+"""
+
+PACK_BITS_OF_THE_INPUT = """
+def pack_int4(codes):
+    if codes.shape[1] % 2 or bool(((codes < 0) | (codes > 15)).any()):
+        raise ValueError("pack_int4 needs an even number of columns and codes in 0..15")
+    return (codes[:, 0::2] | (codes[:, 1::2] << 4)).to(torch.uint8)  # wrong: float codes have no bits to shift
+"""
+
 WRONG = {
     "add_batch_scales_x_in_place": ({"add_batch": ADD_BATCH_SCALES_X}, {"test_add_batch"}),
     "hessian_counts_tokens": ({"add_batch": ADD_BATCH_TOKENS}, {"test_add_batch"}),
@@ -208,6 +313,20 @@ WRONG = {
     "block_true_sequential": ({"gptq_block": BLOCK_SEQUENTIAL}, {"test_gptq_block"}),
     "pack_high_nibble_first": ({"pack_int4": PACK_HIGH_FIRST}, {"test_pack_int4"}),
     "unpack_as_signed_bytes": ({"unpack_int4": UNPACK_SIGNED}, {"test_unpack_int4"}),
+    "add_batch_converts_float16_only": ({"add_batch": ADD_BATCH_FLOAT16_ONLY}, {"test_add_batch"}),
+    "cholesky_checks_only_the_diagonal": ({"inverse_cholesky": CHOLESKY_CHECKS_THE_DIAGONAL},
+                                          {"test_inverse_cholesky"}),
+    "column_not_set_to_q": ({"gptq_column": COLUMN_NOT_SET_TO_Q}, {"test_gptq_column"}),
+    "unblocked_fits_rows_after_zeroing_dead_inputs": ({"gptq_unblocked": UNBLOCKED_FIT_AFTER_DEAD},
+                                                      {"test_gptq_unblocked"}),
+    "unblocked_group_size_zero_as_groups": ({"gptq_unblocked": UNBLOCKED_GROUP_SIZE_ZERO}, {"test_gptq_unblocked"}),
+    "gptq_ignores_blocksize": ({"gptq": GPTQ_FIXED_BLOCKSIZE}, {"test_gptq"}),
+    "gptq_drops_a_partial_last_block": ({"gptq": GPTQ_DROPS_PARTIAL_BLOCK}, {"test_gptq"}),
+    "gptq_keeps_dead_weights": ({"gptq": GPTQ_DEAD_WEIGHTS_KEPT}, {"test_gptq"}),
+    "gptq_fits_rows_after_zeroing_dead_inputs": ({"gptq": GPTQ_FIT_AFTER_DEAD}, {"test_gptq"}),
+    "gptq_converts_float16_only": ({"gptq": GPTQ_FLOAT16_ONLY}, {"test_gptq"}),
+    "pack_without_checks": ({"pack_int4": PACK_WITHOUT_CHECKS}, {"test_pack_int4"}),
+    "pack_shifts_the_input_dtype": ({"pack_int4": PACK_BITS_OF_THE_INPUT}, {"test_pack_int4"}),
 }
 
 ALTERNATIVE = {
@@ -223,7 +342,7 @@ def add_batch(H, n, x):
     # an explicit inverse, then its upper Cholesky factor via the lower factor of the flipped matrix
     "inverse_cholesky": """
 def inverse_cholesky(H, percdamp=0.01):
-    damped = H.float() + percdamp * torch.diagonal(H).float().mean() * torch.eye(H.shape[0])
+    damped = H.float() + percdamp * torch.diagonal(H).float().mean() * torch.eye(H.shape[0], device=H.device)
     if not bool(torch.all(torch.linalg.eigvalsh(damped.double()) > 0)):
         raise ValueError(f"Hessian not positive definite with percdamp={percdamp}; increase percdamp")
     inverse = torch.linalg.inv(damped.double())
@@ -266,7 +385,7 @@ def gptq(W, H, n_bit=4, group_size=128, blocksize=128, percdamp=0.01, act_order=
     H += torch.diag((~alive).float())
     W = W.float() * alive.float()
     params = [quant_params(W[:, g : g + width], n_bit) for g in range(0, cols, width)] if group_size > 0 else whole_rows
-    order = torch.argsort(torch.diagonal(H), descending=True) if act_order else torch.arange(cols)
+    order = torch.argsort(torch.diagonal(H), descending=True) if act_order else torch.arange(cols, device=W.device)
     W = W[:, order].contiguous()
     U = inverse_cholesky(H[order][:, order], percdamp)
     for i1 in range(0, cols, blocksize):
@@ -285,9 +404,60 @@ def gptq(W, H, n_bit=4, group_size=128, blocksize=128, percdamp=0.01, act_order=
     restored[:, order] = W
     return restored, torch.cat([p[0] for p in params], 1), torch.cat([p[1] for p in params], 1)
 """,
+    # each linear's Hessian from its input flattened to one sample of every token: n = 1, not the
+    # number of segments, scales H by a constant, which GPTQ's result does not depend on (in exact
+    # arithmetic; a rounding tie may fall the other way)
+    "gptq_block": """
+@torch.no_grad()
+def gptq_block(block, x, n_bit=3, group_size=64, module_kwargs=None, act_order=False):
+    _, cached = block_inputs(block, x, module_kwargs)
+    params = {}
+    for name, linear in block.named_modules():
+        if isinstance(linear, torch.nn.Linear):
+            tokens = cached[name].reshape(-1, cached[name].shape[-1])
+            H, _ = add_batch(torch.zeros(tokens.shape[1], tokens.shape[1], device=x.device), 0, tokens)
+            q, scales, zeros = gptq(linear.weight, H, n_bit, group_size, act_order=act_order)
+            linear.weight.copy_(q)
+            params[name] = (scales, zeros)
+    return module_output(block, x, module_kwargs), params
+""",
+    "pack_int4": """
+def pack_int4(codes):
+    if codes.shape[1] % 2 != 0 or bool(((codes < 0) | (codes > 15)).any()):
+        raise ValueError("pack_int4 needs an even number of columns and codes in 0..15")
+    pairs = codes.long().reshape(codes.shape[0], -1, 2)
+    return (pairs[..., 0] + 16 * pairs[..., 1]).to(torch.uint8)
+""",
+    "unpack_int4": """
+def unpack_int4(packed):
+    values = packed.long()
+    return torch.stack([values % 16, values // 16], dim=2).flatten(1).to(torch.uint8)
+""",
+}
+
+# More correct answers that differ from the reference only in arithmetic, each graded as a
+# submission of its own (ALTERNATIVE's code for every other exercise): GPTQ is sequential, so a
+# rounding tie that falls the other way moves later weights of its row, and the block's output.
+ALTERNATIVES = {
+    # the Hessians in float64 (from the float32 inputs), cast to float32 by gptq
+    "hessians_in_float64": ALTERNATIVE | {"gptq_block": """
+@torch.no_grad()
+def gptq_block(block, x, n_bit=3, group_size=64, module_kwargs=None, act_order=False):
+    _, cached = block_inputs(block, x, module_kwargs)
+    params = {}
+    for name, linear in block.named_modules():
+        if isinstance(linear, torch.nn.Linear):
+            samples = cached[name].shape[0]
+            tokens = cached[name].double().reshape(-1, cached[name].shape[-1])
+            H = 2 / samples * tokens.T @ tokens
+            q, scales, zeros = gptq(linear.weight, H, n_bit, group_size, act_order=act_order)
+            linear.weight.copy_(q)
+            params[name] = (scales, zeros)
+    return module_output(block, x, module_kwargs), params
+"""},
     # one Hessian per distinct input, accumulated one segment at a time as llama.py's hooks do;
     # the linears that share it quantized one after another from a list of names
-    "gptq_block": """
+    "hessians_one_segment_at_a_time": ALTERNATIVE | {"gptq_block": """
 @torch.no_grad()
 def gptq_block(block, x, n_bit=3, group_size=64, module_kwargs=None, act_order=False):
     _, seen = block_inputs(block, x, module_kwargs)
@@ -306,17 +476,5 @@ def gptq_block(block, x, n_bit=3, group_size=64, module_kwargs=None, act_order=F
             found[name] = (result[1], result[2])
     out = block(x, **(module_kwargs or {}))
     return (out[0] if isinstance(out, tuple) else out), found
-""",
-    "pack_int4": """
-def pack_int4(codes):
-    if codes.shape[1] % 2 != 0 or bool(((codes < 0) | (codes > 15)).any()):
-        raise ValueError("pack_int4 needs an even number of columns and codes in 0..15")
-    pairs = codes.long().reshape(codes.shape[0], -1, 2)
-    return (pairs[..., 0] + 16 * pairs[..., 1]).to(torch.uint8)
-""",
-    "unpack_int4": """
-def unpack_int4(packed):
-    values = packed.long()
-    return torch.stack([values % 16, values // 16], dim=2).flatten(1).to(torch.uint8)
-""",
+"""},
 }
