@@ -40,6 +40,7 @@ def blank(chapter):
 
 
 KEPT_TAGS = {"setup", "reference", "provided"}
+EXPERIMENT = "experiment"  # the release's tag of its demonstrations and experiments
 
 
 def normalised(source):
@@ -65,9 +66,9 @@ def graded_only(notebook, released=None):
 
     Every other cell is kept: markdown, the set-up cell, reference and provided code, exercises,
     test cells, and every code cell the student wrote or changed (a helper, an import in a cell of
-    its own: the notebook must run as it ran in Colab). The experiments are matched by their text,
-    not by a tag, which a Colab round trip may strip. Test cells depend only on the kept cells (the
-    round-trip test grades the reference this way to prove it), so the grades are the same as for
+    its own: the notebook must run as it ran in Colab). The experiments are known by the release's
+    tag ``experiment`` (an experiment the student edited keeps it) and by their text (a Colab round
+    trip that strips the tags leaves it). Test cells depend only on the kept cells (the round-trip test grades the reference this way to prove it), so the grades are the same as for
     the whole notebook, in a fraction of the time; a student's own long computation is cut by the
     cell time limit (``sandbox.Limits``), as any cell is, and grading goes on.
 
@@ -76,5 +77,6 @@ def graded_only(notebook, released=None):
     """
     dropped = experiments(released if released is not None else notebook)
     notebook.cells = [cell for cell in notebook.cells
-                      if cell.cell_type != "code" or is_graded(cell) or normalised(cell.source) not in dropped]
+                      if cell.cell_type != "code" or is_graded(cell)
+                      or not (EXPERIMENT in cell.metadata.get("tags", []) or normalised(cell.source) in dropped)]
     return notebook

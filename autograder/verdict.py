@@ -33,7 +33,6 @@ import zmq
 from jupyter_client import AsyncKernelManager
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Bool
 
 from autograder import checks
 from autograder.course import HIDDEN_MARKERS, cell_source, is_reference_cell, source_path
@@ -546,12 +545,11 @@ class OutputBudget:
     dropped as it arrives, with a note in the cell. Its clients refuse messages over
     ``MESSAGE_LIMIT`` (``LimitedKernelManager``)."""
 
-    # A message dropped for its size may take the cell's last ones with it: go on without them (the
-    # points come from the records, not from the outputs).
-    raise_on_iopub_timeout = Bool(False).tag(config=True)
-
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", LimitedKernelManager)  # nbgrader's Execute sets AsyncKernelManager
+        # A message refused for its size may take the cell's last ones with it: go on without them
+        # (the points come from the records, not from the outputs).
+        kwargs.setdefault("raise_on_iopub_timeout", False)
         super().__init__(*args, **kwargs)
         self.output_kept, self.output_cell = {}, None
 

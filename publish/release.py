@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import BUILD, FIGURE_STYLE, NOTEBOOKS, ROOT, colab_url, source_path, tool_env
+from autograder.submissions import EXPERIMENT, KEPT_TAGS, is_graded
 from publish.colab_markdown import for_colab
 from publish.paste import expand
 
@@ -109,10 +110,22 @@ def with_setup(notebook):
     return expand(notebook)
 
 
+def tag_experiments(notebook):
+    """Tag the demonstrations and experiments (the code cells that are neither graded nor set-up,
+    reference or provided code) ``experiment``: grading leaves them out even when a student edited
+    one (``submissions.graded_only``), and runs every other cell."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and not is_graded(cell) and not KEPT_TAGS & set(cell.metadata.get("tags", [])):
+            cell.metadata["tags"] = [*cell.metadata.get("tags", []), EXPERIMENT]
+    return notebook
+
+
 def decorate(notebook, chapter):
-    """Student notebook: a Colab badge above the title, the set-up cell after it, and the book's
-    citations and equation numbers written out in plain Markdown (``colab_markdown``)."""
+    """Student notebook: a Colab badge above the title, the set-up cell after it, the book's
+    citations and equation numbers written out in plain Markdown (``colab_markdown``), and its
+    experiments tagged (``tag_experiments``)."""
     with_setup(for_colab(notebook))
+    tag_experiments(notebook)
     notebook.cells.insert(0, badge_cell(chapter))
     return notebook
 

@@ -31,10 +31,11 @@ CHAPTER = "ch01_minmax"
 FULL = 11.0
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 TITLE = "untouched"
-RAN = "document.title='pwned';document.body.insertAdjacentHTML('beforeend','<b id=pwned></b>')"
+RAN = "document.title='pwned';window.pwned=1"  # what a payload does when it runs
 HTML_PAYLOAD = (f"<script>{RAN}</script><img src=x onerror=\"{RAN}\"><svg onload=\"{RAN}\"></svg>"
                 f"<iframe srcdoc=\"<script>parent.{RAN}</script>\"></iframe><a href=\"javascript:{RAN}\">x</a>"
-                f"<style>body {{background: url(https://x.test/leak)}}</style><meta http-equiv=refresh content=0>")
+                "<style>body {background: url(https://x.test/leak)}</style>")
+SVG_PAYLOAD = f'<svg xmlns="http://www.w3.org/2000/svg" onload="{RAN}"><script>{RAN}</script></svg>'
 MARKDOWN_PAYLOAD = (f"Quantization rounds.\n\n<script>{RAN}</script>\n\n<img src=x onerror=\"{RAN}\">\n\n"
                     f"[click](javascript:{RAN}) <iframe src=\"javascript:parent.{RAN}\"></iframe>\n\n"
                     f"<details open ontoggle=\"{RAN}\">x</details>")
@@ -48,7 +49,7 @@ class Shown:
 
 
 display(HTML({HTML_PAYLOAD!r}))
-display(SVG('<svg xmlns="http://www.w3.org/2000/svg" onload="{RAN}"><script>{RAN}</script></svg>'))
+display(SVG({SVG_PAYLOAD!r}))
 display(Javascript({RAN!r}))
 display(Markdown({MARKDOWN_PAYLOAD!r}))
 Shown()
@@ -115,14 +116,15 @@ def browser():
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     driver.set_page_load_timeout(60)
+    driver.set_script_timeout(20)
     yield driver
     driver.quit()
 
 
 def script_ran(browser, page):
     """Whether opening ``page`` (a file) in Chromium ran any of the payloads: each sets the title
-    and adds an element. The page's title is set to ``TITLE`` first, so that a payload changing
-    it shows; every image error and load has had its turn once the page is complete."""
+    and a global. The page's title is set to ``TITLE`` first, so that a payload changing it shows;
+    every image error and load has had its turn once the page is complete."""
     text = page.read_text()
     marked = page.with_name(f"opened-{page.name}")
     marked.write_text(text.replace("<title>", f"<title>{TITLE}", 1))
@@ -133,7 +135,7 @@ def script_ran(browser, page):
         if (document.readyState === "complete") settle(); else window.addEventListener("load", settle);
     """)
     marked.unlink()
-    return not browser.title.startswith(TITLE) or bool(browser.find_elements("id", "pwned"))
+    return not browser.title.startswith(TITLE) or browser.execute_script("return window.pwned === 1")
 
 
 # --- in process: the page nbgrader's feedback template makes of a hostile notebook ------------------
