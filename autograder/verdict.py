@@ -3,7 +3,10 @@
 ``cases(chapter)`` runs the instructor notebook's grading cells (reference, exercises with the
 reference's answers, test cells) once, in the grader's own process. There each hidden test's
 ``checks.compare`` does not compare: it collects the calls it was given and the reference's
-answers to them (``Collector``). ``TrustedExecute``, nbgrader's ``Execute`` with one change, then
+answers to them (``Collector``); the calls the visible tests make to the same functions are
+collected too (``Recorder``), so that what a student sees fail costs the cell as under plain
+nbgrader; and the answers of the helpers of a function graded on its own travel sealed, each
+opened only by its exact call (``Collector.tabulating``). ``TrustedExecute``, nbgrader's ``Execute`` with one change, then
 runs each graded test cell of a student's notebook as one line (``probe.run``) that calls the
 student's functions on those calls in the student's kernel and writes back plain data; it reads
 that record after the cell, ``judge`` compares it with the reference's answers, and the cell's
@@ -12,7 +15,9 @@ line saying the tests passed (full points). nbgrader's ``SaveAutoGrades`` then w
 into the gradebook as usual, and ``generate_feedback`` shows the verdict.
 
 The student's prints and warnings are captured and never count; an exception in the student's
-function fails the cases it raises on (unless the reference raises the same kind).
+function fails the cases it raises on (unless the reference raises the same kind). What the
+worker takes from the kernel is bounded: a record by what its cases need (``record_limits``),
+output as it arrives (``OutputBudget``).
 """
 
 import ast

@@ -17,6 +17,7 @@ from autograder.checks import (
     judge,
     layout_variant,
     reference_check,
+    row_span,
     weight_cases,
 )
 from autograder.course import ROOT
@@ -197,7 +198,29 @@ def test_the_grid_step_is_at_least_a_step_of_each_group_and_not_widened_by_an_ou
     assert (found[3, :128] < 2 * step[3, :128]).all(), "the outlier group (columns 128-255) widens only itself"
     assert torch.equal(grid_step(torch.zeros(4, 64, dtype=torch.float64)), torch.zeros(4, 64, dtype=torch.float64))
     column = torch.arange(64.0).reshape(64, 1)  # zero points: a column is one row of values
-    assert (grid_step(column) == 1).all()
+    assert (grid_step(column) == 1).all() and (row_span(column) == 63).all()
+
+
+def test_a_sequential_algorithm_may_carry_a_flip_several_steps_but_not_off_its_grid():
+    """With ``share=`` (GPTQ: a flipped tie moves later weights through ``U``), a forgiven entry may be
+    several steps away but within its row's span; beyond it, or on more entries than the share, fails."""
+    expected, step = dequantized_float16()
+    expected, step = expected.float(), step.float()
+    chosen = torch.randperm(expected.numel(), generator=torch.Generator().manual_seed(4))[:80]  # 1 %
+    carried = expected.clone()
+    carried.view(-1)[chosen] -= 3 * step.view(-1)[chosen] * torch.sign(expected.view(-1)[chosen])
+    assert_matches(carried, expected, "three steps, toward 0", share=0.03)
+    with pytest.raises(AssertionError, match="more than rounding can explain"):
+        assert_matches(carried, expected, "the same without share=")
+    outside = expected.clone()
+    lowest = expected[0].argmin()
+    outside[0, lowest] = expected[0].max() + 2 * step[0].max()  # the row's smallest value moved above its largest
+    with pytest.raises(AssertionError, match="more than rounding can explain"):
+        assert_matches(outside, expected, "off the row's span", share=0.03)
+    zeroed = expected.clone()
+    zeroed.view(-1)[torch.randperm(expected.numel(), generator=torch.Generator().manual_seed(5))[:400]] = 0
+    with pytest.raises(AssertionError, match="differ"):
+        assert_matches(zeroed, expected, "5 % zeroed", tolerance=(1e-5, 2e-5, 0.03))
 
 
 def test_integer_results_are_exact():
