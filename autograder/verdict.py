@@ -98,11 +98,8 @@ class Collector:
             where = "" if device is None else f", with PyTorch's default device set to {device!r}"
             labelled = [(f"a call of the visible tests{where} ({k} of {len(calls)})", args, kwargs)
                         for k, (args, kwargs) in enumerate(calls, 1)]
-            options = like.options
-            check = checks.reference_check(
-                name, on_device(recorder.saved[name], device), labelled, options["check_dtype"],
-                like.calls[0]["mutated"], options["share"], options["tolerance"], options["check_result"],
-                options["check_arguments"], tabulating=self.tabulating)
+            check = checks.reference_check(name, on_device(recorder.saved[name], device), labelled,
+                                           mutated=like.calls[0]["mutated"], tabulating=self.tabulating, **like.options)
             del check.calls[len(labelled):], check.expected[len(labelled):]  # its layout variant: the hidden cases have one
             for call in check.calls:
                 call["device"] = device
