@@ -358,26 +358,3 @@ def by_hand(functions):
         if found:
             reminders[name] = found
     return reminders
-
-
-def of_chapter(chapter):
-    """``problems`` and ``by_hand`` of ``chapter``, from its cases as ``verdict.cases`` builds them
-    and its reference functions (for ``python -m autograder.coverage chNN_slug`` while writing tests)."""
-    from autograder.reference import load_reference  # noqa: PLC0415 - verdict imports this module
-    from autograder.verdict import cases  # noqa: PLC0415
-
-    found = cases(chapter)
-    reference = load_reference(chapter)
-    functions = {name: getattr(reference, name) for name in dict.fromkeys(c.name for cl in found.values() for c in cl)}
-    signatures = {name: inspect.signature(function) for name, function in functions.items()}
-    return problems(chapter, found, signatures, functions), by_hand(functions)
-
-
-if __name__ == "__main__":
-    import sys
-
-    for name in sys.argv[1:]:
-        missing, reminders = of_chapter(name)
-        print("\n".join(missing) or f"{name}: every generic check passes")
-        for function, items in reminders.items():
-            print(f"{name}: by hand, {function}: {'; '.join(items)}")

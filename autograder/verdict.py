@@ -39,7 +39,7 @@ from jupyter_client import AsyncKernelManager
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 
-from autograder import checks
+from autograder import checks, coverage
 from autograder.course import HIDDEN_MARKERS, cell_source, is_reference_cell, source_path
 from autograder.jail import OWN_MOUNTS, exchange_of, tool
 from autograder.plain import Module, digest, unpack
@@ -305,6 +305,10 @@ def cases(chapter):
     check_tables_come_late(chapter, collector.found)
     check_every_argument_varies(chapter, collector.found, collector.signatures)
     check_cases_fit(chapter, collector.found)
+    untried = coverage.problems(chapter, collector.found, collector.signatures,
+                                {name: namespace[name] for name in collector.signatures})
+    if untried:
+        raise RuntimeError("hidden tests leave untried what a docstring promises: " + "; ".join(untried))
     return collector.found
 
 

@@ -31,6 +31,8 @@ def graded(request, tmp_path_factory):
     module = answers(chapter)
     submissions = {"reference": graded_only(submission(chapter)), "blank": graded_only(blank(chapter)),
                    "alternative": graded_only(submission(chapter, module.ALTERNATIVE))}
+    submissions |= {f"alternative_{key}": graded_only(submission(chapter, code))
+                    for key, code in getattr(module, "ALTERNATIVES", {}).items()}
     submissions |= {f"wrong_{key}": graded_only(submission(chapter, code)) for key, (code, _) in module.WRONG.items()}
     scores = autograde(chapter, submissions, tmp_path_factory.mktemp(chapter))
     lines = [f"{chapter} scores:"] + [
@@ -58,7 +60,8 @@ def test_blank_notebook_gets_zero_and_grading_completes(graded):
 
 def test_correct_answers_written_differently_get_full_marks(graded):
     _, _, scores = graded
-    assert not lost(scores["alternative"])
+    alternatives = [student for student in scores if student.startswith("alternative")]
+    assert {student: lost(scores[student]) for student in alternatives} == dict.fromkeys(alternatives, set())
 
 
 def test_each_wrong_answer_loses_exactly_the_points_of_what_it_breaks(graded):
