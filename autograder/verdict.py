@@ -523,25 +523,15 @@ def decide(cell, gid, check_list, folder, run):
 # largest message it takes from a kernel at all: a larger one is refused by ZeroMQ, unread.
 OUTPUT_CELL_LIMIT = 4 * 2**20  # bytes of output messages a cell
 OUTPUT_NOTEBOOK_LIMIT = 32 * 2**20
-MESSAGE_LIMIT = 64 * 2**20  # an output message (IOPub)
-REPLY_LIMIT = 256 * 2**20  # a reply (shell, control): only an exception's message could be near it
+MESSAGE_LIMIT = 64 * 2**20
 
 
 class LimitedKernelManager(AsyncKernelManager):
-    """A kernel manager whose clients refuse output messages (IOPub) over ``MESSAGE_LIMIT`` bytes
-    and replies over ``REPLY_LIMIT``: the worker holds about three times a message while it
-    decodes it.
-
-    ZeroMQ closes a connection that brings a larger message, and does not make it again. Without
-    IOPub, the rest of the notebook runs without outputs (each cell then waits ``iopub_timeout``
-    for them) and is graded as before, from its records; without the shell channel (an exception
-    whose message alone takes hundreds of MB), every later cell waits for its timeout."""
+    """A kernel manager whose clients refuse messages over ``MESSAGE_LIMIT`` bytes."""
 
     def client(self, **kwargs):
         client = super().client(**kwargs)
-        client.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)  # a default for the sockets made from now on
-        client.iopub_channel  # noqa: B018 - made now, with its limit (nbclient would make it when it starts)
-        client.context.setsockopt(zmq.MAXMSGSIZE, REPLY_LIMIT)
+        client.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)  # for the sockets made from now on
         return client
 
 
