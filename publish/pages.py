@@ -68,17 +68,21 @@ def without_image_heights(notebook):
 
 
 FOLDED = {"setup", "reference", "provided"}  # code a reader needs only on demand
+PROVIDED_NOTE = ("# Provided code: the reference answers of the earlier chapters' exercises. The student\n"
+                 "# notebook holds them; the book does not show them, so that it gives away no answer.")
 
 
 def student_view(notebook, chapter):
     """Replace solution code by the student stub and remove hidden tests; outputs stay, but for
-    progress bars. For the book: the Colab badge under the title, and the set-up, reference and
-    provided code folded behind a toggle (exercises, tests and results stay open)."""
+    progress bars. For the book: the Colab badge under the title, the provided code (earlier
+    chapters' answers) replaced by a note, and the set-up, reference and provided cells folded behind a toggle (exercises, tests and results stay open)."""
     resources = {}
     notebook, resources = ClearSolutions(text_stub=WRITTEN_STUB).preprocess(notebook, resources)
     notebook, resources = ClearHiddenTests().preprocess(notebook, resources)
     for cell in notebook.cells:
         tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "code" and "provided" in tags:
+            cell.source = PROVIDED_NOTE  # earlier chapters' answers: in the student notebook only
         if cell.cell_type == "code" and FOLDED & set(tags) and "hide-input" not in tags:
             cell.metadata["tags"] = [*tags, "hide-input"]
     title, *rest = notebook.cells[0].source.split("\n", 1)

@@ -1,8 +1,10 @@
 """No line of solution code or hidden tests reaches notebooks/ or the built book.
 
-A later chapter deliberately carries the reference code of earlier chapters as provided code (its
-students need it, and the earlier chapter is done by then), so a file of chapter N is scanned for
-the secrets of chapters N and later; files of no chapter (the intro, search index, assets) for all.
+A later chapter's student notebook deliberately carries the reference code of earlier chapters as
+provided code (its students need it, and the earlier chapter is done by then), so a student notebook
+of chapter N is scanned for the secrets of chapters N and later; the book, which everyone can read
+at any time, shows none (its pages replace the provided code by a note), so every file of the built
+book is scanned for the secrets of every chapter.
 """
 
 import html
@@ -61,7 +63,12 @@ def test_no_artifact_holds_solution_or_hidden_test_lines(by_chapter):
     leaks = {}
     for path in artifacts():
         own = chapter_of(path)
-        secrets = set().union(*(lines for chapter, lines in by_chapter.items() if own is None or chapter >= own))
+        if own is not None and HTML in path.parents:  # the book shows no chapter's answers
+            own_text = source_path(own).read_text()  # less the lines its own page shows anyway
+            secrets = {line for chapter, lines in by_chapter.items() for line in lines
+                       if chapter >= own or json.dumps(line)[1:-1] not in own_text}
+        else:
+            secrets = set().union(*(lines for chapter, lines in by_chapter.items() if own is None or chapter >= own))
         found = leaks_in(readable_text(path), secrets)
         if found:
             leaks[str(path)] = sorted(found)[:5]
