@@ -52,8 +52,13 @@ def normalised(source):
 def experiments(released):
     """The normalised sources of the released notebook's demonstrations and experiments: its code
     cells that are neither graded nor set-up, reference or provided code."""
-    return {normalised(cell.source) for cell in released.cells
-            if cell.cell_type == "code" and not is_graded(cell) and not KEPT_TAGS & set(cell.metadata.get("tags", []))}
+    return {normalised(cell.source) for cell in released.cells if is_experiment(cell)}
+
+
+def is_experiment(cell):
+    """Whether ``cell`` of the release is a demonstration or experiment: code that is neither
+    graded nor set-up, reference or provided code."""
+    return cell.cell_type == "code" and not is_graded(cell) and not KEPT_TAGS & set(cell.metadata.get("tags", []))
 
 
 def is_graded(cell):

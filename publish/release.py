@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import BUILD, FIGURE_STYLE, NOTEBOOKS, ROOT, colab_url, source_path, tool_env
-from autograder.submissions import EXPERIMENT, KEPT_TAGS, is_graded
+from autograder.submissions import EXPERIMENT, is_experiment
 from publish.colab_markdown import for_colab
 from publish.paste import expand
 
@@ -115,7 +115,7 @@ def tag_experiments(notebook):
     reference or provided code) ``experiment``: grading leaves them out even when a student edited
     one (``submissions.graded_only``), and runs every other cell."""
     for cell in notebook.cells:
-        if cell.cell_type == "code" and not is_graded(cell) and not KEPT_TAGS & set(cell.metadata.get("tags", [])):
+        if is_experiment(cell):
             cell.metadata["tags"] = [*cell.metadata.get("tags", []), EXPERIMENT]
     return notebook
 
